@@ -1,0 +1,186 @@
+"""LobeChat's environment for one generation, built from the stage config and the Logto outputs.
+
+The build is a pure function: values may be plain strings (tests) or Pulumi Outputs (the program);
+names are always plain, so the generation's rules are checked on names at build time, before any
+container is declared. The two generations' variable sets are disjoint where LobeChat needs them to be:
+a 2.x container exits at start on any 1.x name (see ``../shared/docs/lobechat.md``), so
+:func:`assert_lobechat_env` runs on every environment this module builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+from components.config import StageConfig
+
+# The variables the stack always sets, per generation (ACCESS_CODE and other providers' come on top).
+BASE_ENV_NAMES: dict[int, frozenset[str]] = {
+    1: frozenset(
+        {
+            "NEXT_AUTH_SECRET",
+            "NEXT_AUTH_SSO_PROVIDERS",
+            "AUTH_LOGTO_ID",
+            "AUTH_LOGTO_SECRET",
+            "AUTH_LOGTO_ISSUER",
+            "NEXTAUTH_URL",
+            "LOGTO_WEBHOOK_SIGNING_KEY",
+            "APP_URL",
+            "DATABASE_URL",
+            "KEY_VAULTS_SECRET",
+        }
+    ),
+    2: frozenset(
+        {
+            "AUTH_SECRET",
+            "AUTH_SSO_PROVIDERS",
+            "JWKS_KEY",
+            "APP_URL",
+            "AUTH_LOGTO_ID",
+            "AUTH_LOGTO_SECRET",
+            "AUTH_LOGTO_ISSUER",
+            "LOGTO_WEBHOOK_SIGNING_KEY",
+            "DATABASE_URL",
+            "KEY_VAULTS_SECRET",
+        }
+    ),
+}
+
+SECRET_ENV_NAMES = frozenset(
+    {
+        "NEXT_AUTH_SECRET",
+        "AUTH_SECRET",
+        "AUTH_LOGTO_SECRET",
+        "LOGTO_WEBHOOK_SIGNING_KEY",
+        "DATABASE_URL",
+        "KEY_VAULTS_SECRET",
+        "JWKS_KEY",
+        "ACCESS_CODE",
+    }
+)
+"""Variables whose values are secrets (the whole environment is exported as a secret anyway)."""
+
+_FORBIDDEN_2X_PREFIXES = (
+    "NEXT_AUTH",
+    "NEXTAUTH",
+    "AZURE_AD_",
+    "AUTH_AZURE_AD_",
+    "AUTH_MICROSOFT_ENTRA_ID_",
+    "ZITADEL_CLIENT_",
+    "CLERK_",
+    "NEXT_PUBLIC_CLERK_",
+)
+_FORBIDDEN_2X_NAMES = frozenset({"AUTH_URL", "NEXT_PUBLIC_AUTH_URL", "ACCESS_CODE", "NEXT_PUBLIC_SERVICE_MODE", "OIDC_JWKS_KEY"})
+
+
+class LobeChatEnvError(ValueError):
+    """An environment that the LobeChat generation would refuse (names only in the message)."""
+
+
+def forbidden_2x_reason(name: str, value: object) -> str | None:
+    """Why a LobeChat 2.x container would exit on ``name`` (with ``value``), or None when it is fine.
+
+    ``value`` is only inspected for ``APP_URL`` and only when it is a plain string.
+    """
+    if name in _FORBIDDEN_2X_NAMES:
+        return f"the variable {name}"
+    for prefix in _FORBIDDEN_2X_PREFIXES:
+        if name.startswith(prefix):
+            return f"a variable starting with {prefix} ({name})"
+    if name == "APP_URL" and isinstance(value, str) and value.endswith("/"):
+        return "an APP_URL ending in '/'"
+    return None
+
+
+def managed_env_names(generation: int) -> frozenset[str]:
+    """Names the stack sets itself for ``generation`` (extraEnv may not override them)."""
+    return BASE_ENV_NAMES[generation] | {"ACCESS_CODE"}
+
+
+def assert_lobechat_env(env: Mapping[str, object], generation: int) -> None:
+    """Raise :class:`LobeChatEnvError` unless ``env`` is one LobeChat ``generation`` accepts.
+
+    Checks that the generation's required variables are there and, for 2.x, that none of the variables
+    that make a 2.x container exit is present; 1.x must not carry the 2.x-only session variables either
+    (one set per container, never both). Used at build time and by the tests.
+    """
+    if generation not in BASE_ENV_NAMES:
+        raise LobeChatEnvError(f"unknown LobeChat generation {generation!r}")
+    required = BASE_ENV_NAMES[generation] - {"LOGTO_WEBHOOK_SIGNING_KEY"}
+    missing = sorted(required - set(env))
+    if missing:
+        raise LobeChatEnvError(f"LobeChat {generation}.x environment lacks {', '.join(missing)}")
+    if generation == 2:
+        bad = [reason for name, value in env.items() if (reason := forbidden_2x_reason(name, value))]
+        if bad:
+            raise LobeChatEnvError("LobeChat 2.x would exit at start: the environment has " + "; ".join(bad))
+    else:
+        other = sorted(set(env) & {"AUTH_SECRET", "AUTH_SSO_PROVIDERS", "JWKS_KEY"})
+        if other:
+            raise LobeChatEnvError(f"LobeChat 1.x environment carries 2.x variables: {', '.join(other)}")
+
+
+@dataclass(frozen=True)
+class LobeChatEnvInputs:
+    """Values the environment needs from the stack's resources (plain strings or Outputs).
+
+    Attributes:
+        client_id / client_secret: the Logto application's credentials.
+        webhook_signing_key: the Logto webhook's signing key; None when the webhook is disabled.
+        session_secret: ``NEXT_AUTH_SECRET`` (1.x) / ``AUTH_SECRET`` (2.x).
+        key_vaults_secret: ``KEY_VAULTS_SECRET``.
+        database_url: LobeChat's database connection string.
+        jwks_key: the RS256 JWKS (2.x only).
+    """
+
+    client_id: pulumi.Input[str]
+    client_secret: pulumi.Input[str]
+    webhook_signing_key: pulumi.Input[str] | None
+    session_secret: pulumi.Input[str]
+    key_vaults_secret: pulumi.Input[str]
+    database_url: pulumi.Input[str]
+    jwks_key: pulumi.Input[str] | None = None
+
+
+def build_lobechat_env(config: StageConfig, values: LobeChatEnvInputs) -> dict[str, pulumi.Input[str]]:
+    """LobeChat's environment for ``config.generation``, as a name -> value mapping (values may be Outputs)."""
+    providers = ",".join(p.emitted_id for p in config.sso_providers)
+    env: dict[str, pulumi.Input[str]] = {}
+    if config.generation == 1:
+        env["NEXT_AUTH_SECRET"] = values.session_secret
+        env["NEXT_AUTH_SSO_PROVIDERS"] = providers
+        env["NEXTAUTH_URL"] = config.urls.nextauth_url
+    else:
+        if values.jwks_key is None:
+            raise LobeChatEnvError("LobeChat 2.x needs JWKS_KEY: pass the generated RS256 JWKS")
+        env["AUTH_SECRET"] = values.session_secret
+        env["AUTH_SSO_PROVIDERS"] = providers
+        env["JWKS_KEY"] = values.jwks_key
+    env["APP_URL"] = config.urls.app_url
+    env["AUTH_LOGTO_ID"] = values.client_id
+    env["AUTH_LOGTO_SECRET"] = values.client_secret
+    env["AUTH_LOGTO_ISSUER"] = config.logto.issuer
+    if values.webhook_signing_key is not None:
+        env["LOGTO_WEBHOOK_SIGNING_KEY"] = values.webhook_signing_key
+    env["DATABASE_URL"] = values.database_url
+    env["KEY_VAULTS_SECRET"] = values.key_vaults_secret
+    for provider in config.sso_providers:
+        env.update(provider.env)
+    if config.access_code is not None:
+        env["ACCESS_CODE"] = config.access_code
+    env.update(config.extra_env)
+    env.update(config.extra_secret_env)
+    assert_lobechat_env(env, config.generation)
+    return env
+
+
+def env_output(env: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[dict[str, str]]:
+    """The environment as one secret Output dict (the stack output ``lobechatEnvironment``)."""
+    return pulumi.Output.secret(pulumi.Output.all(**dict(env)))
+
+
+def container_envs(env: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[list[str]]:
+    """The environment as docker ``envs`` (``NAME=value``, sorted), one secret Output."""
+    return env_output(env).apply(lambda resolved: [f"{k}={resolved[k]}" for k in sorted(resolved)])
