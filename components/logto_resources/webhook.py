@@ -1,0 +1,270 @@
+"""``LogtoWebhook``: a Logto webhook (e.g. ``User.Data.Updated`` -> LobeChat), with its signing key.
+
+Ownership marker: hooks have no ``customData``, so the marker rides in the hook's own configuration
+as one extra delivery header, ``x-managed-by: lobechat-logto/<project>/<stack>/<resource>``. It is
+part of the POST that creates the hook (so a hook exists with its marker or not at all), it is
+exact (name + URL would also match a hand-made hook pointing at the same receiver), and it is
+harmless: receivers ignore unknown headers. ``create`` looks for it before creating and after a
+create whose response was lost, so re-running ``pulumi up`` never leaves a second hook. The header
+is hidden from the ``headers`` output and may not be set by the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping
+
+import pulumi
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from components.logto_api import (
+    LogtoError,
+    LogtoInputError,
+    LogtoNotFoundError,
+    ManagementApi,
+    validate_events,
+    validate_headers,
+    validate_name,
+    validate_uri,
+)
+
+from .connection import (
+    CONNECTION_KEYS,
+    MANAGED_BY,
+    MARKER_KEYS,
+    InputProblems,
+    LogtoConnectionArgs,
+    api_from_props,
+    connection_outputs,
+    differs,
+    is_unknown,
+    ownership_props,
+    secret_outputs_opts,
+)
+
+log = logging.getLogger(__name__)
+
+MARKER_HEADER = "x-managed-by"
+DESIRED_KEYS = ("name", "url", "events", "headers", "enabled")
+INPUT_KEYS = (*DESIRED_KEYS, "adopt_id", *MARKER_KEYS, *CONNECTION_KEYS)
+SECRET_OUTPUTS = ("signing_key",)
+
+
+def marker_header_value(props: Mapping[str, Any]) -> str:
+    """``lobechat-logto/<project>/<stack>/<resource>`` for this hook."""
+    return f"{MANAGED_BY}/{props.get('project') or ''}/{props.get('stack') or ''}/{props.get('resource_name') or ''}"
+
+
+def _marker_props(headers: Mapping[str, Any]) -> dict[str, str]:
+    value = next((v for k, v in headers.items() if k.lower() == MARKER_HEADER), None)
+    if isinstance(value, str):
+        parts = value.split("/", 3)
+        if len(parts) == 4 and parts[0] == MANAGED_BY:
+            return {"project": parts[1], "stack": parts[2], "resource_name": parts[3]}
+    return {"project": "", "stack": "", "resource_name": ""}
+
+
+def _user_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (headers or {}).items() if k.lower() != MARKER_HEADER}
+
+
+def _wire_headers(props: Mapping[str, Any]) -> dict[str, str]:
+    return {**(props.get("headers") or {}), MARKER_HEADER: marker_header_value(props)}
+
+
+def _outputs(props: Mapping[str, Any], hook: Mapping[str, Any]) -> dict[str, Any]:
+    config = hook.get("config") or {}
+    headers = config.get("headers") or {}
+    return {
+        **connection_outputs(props),
+        "adopt_id": props.get("adopt_id"),
+        "name": hook.get("name"),
+        "url": config.get("url"),
+        "events": list(hook.get("events") or []),
+        "headers": _user_headers(headers),
+        "enabled": hook.get("enabled"),
+        **_marker_props(headers),
+        "hook_id": hook["id"],
+        "signing_key": hook.get("signingKey"),
+    }
+
+
+def _problems(props: Mapping[str, Any]) -> InputProblems:
+    problems = InputProblems()
+    problems.check_connection(props)
+    problems.run("name", props.get("name"), validate_name, "name")
+    problems.run("url", props.get("url"), validate_uri, "url")
+    problems.run("events", props.get("events"), validate_events)
+    headers = props.get("headers")
+    problems.run("headers", headers, validate_headers)
+    if isinstance(headers, Mapping) and any(str(k).lower() == MARKER_HEADER for k in headers):
+        problems.add("headers", f"{MARKER_HEADER!r} is reserved for the ownership marker")
+    enabled = props.get("enabled")
+    if not is_unknown(enabled) and not isinstance(enabled, bool):
+        problems.add("enabled", "must be true or false")
+    adopt_id = props.get("adopt_id")
+    if adopt_id is not None and not is_unknown(adopt_id) and (not isinstance(adopt_id, str) or not adopt_id):
+        problems.add("adopt_id", "must be a hook id or None")
+    return problems
+
+
+def _events_differ(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    new = news.get("events")
+    if is_unknown(new):
+        return True
+    return sorted(olds.get("events") or []) != sorted(new or [])
+
+
+class LogtoWebhookProvider(ResourceProvider):
+    """Dynamic provider for ``LogtoWebhook``. Stateless: every method builds its own client."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate inputs locally (empty event list, bad URL, reserved header) before any request."""
+        return CheckResult(news, _problems(news).failures())
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Everything updates in place (Logto's PATCH replaces ``config`` wholesale); a new adopt_id replaces."""
+        adopt_id = news.get("adopt_id")
+        replaces = ["adopt_id"] if adopt_id and (is_unknown(adopt_id) or adopt_id != id_) else []
+        changed = [
+            k for k in ("name", "url", "headers", "enabled", *MARKER_KEYS, *CONNECTION_KEYS) if differs(olds, news, k)
+        ]
+        if _events_differ(olds, news):
+            changed.append("events")
+        return DiffResult(changes=bool(replaces or changed), replaces=replaces)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        """Adopt ``adopt_id``, or take over this stack's own hook, or create one (duplicate-safe)."""
+        _problems(props).raise_first()
+        api = api_from_props(props)
+        adopt_id = props.get("adopt_id")
+        if adopt_id:
+            try:
+                hook = _apply(api, adopt_id, props)
+            except LogtoNotFoundError:
+                raise LogtoInputError(
+                    "adopt_id",
+                    f"there is no hook {adopt_id!r} in Logto to adopt",
+                    hint="Copy the webhook id from the Logto console, or leave adopt_id unset to create one.",
+                ) from None
+        else:
+            owned = _find_owned(api, props)
+            hook = _apply(api, owned["id"], props) if owned else _create_without_duplicate(api, props)
+        return CreateResult(hook["id"], _outputs(props, hook))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Live state (so refresh shows drift); a hook deleted in Logto reads as gone."""
+        try:
+            hook = api_from_props(props).hooks.get(id_)
+        except LogtoNotFoundError:
+            return ReadResult("", {})
+        outs = _outputs(props, hook)
+        return ReadResult(id_, outs, {k: outs.get(k) for k in INPUT_KEYS})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """PATCH the whole hook when its desired state changed; credentials alone change nothing in Logto."""
+        api = api_from_props(news)
+        desired_changed = _events_differ(olds, news) or any(
+            differs(olds, news, k) for k in ("name", "url", "headers", "enabled", *MARKER_KEYS)
+        )
+        hook = _apply(api, id_, news) if desired_changed else api.hooks.get(id_)
+        return UpdateResult({**olds, **news, **_outputs(news, hook)})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Delete the hook; already gone counts as done."""
+        try:
+            api_from_props(props).hooks.delete(id_)
+        except LogtoNotFoundError:
+            pass
+
+
+def _apply(api: ManagementApi, hook_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """PATCH the complete desired state (one request; raises LogtoNotFoundError if the hook is gone)."""
+    return api.hooks.update(
+        hook_id,
+        name=props["name"],
+        events=_events(props),
+        url=props["url"],
+        headers=_wire_headers(props),
+        enabled=props.get("enabled", True),
+    )
+
+
+def _events(props: Mapping[str, Any]) -> list[str]:
+    return list(props.get("events") or [])
+
+
+def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] | None:
+    """This stack's hook for this resource (by marker header), oldest first if several."""
+    wanted = marker_header_value(props)
+    matches = [
+        hook
+        for hook in api.hooks.list_all()
+        if any(
+            k.lower() == MARKER_HEADER and v == wanted
+            for k, v in ((hook.get("config") or {}).get("headers") or {}).items()
+        )
+    ]
+    if not matches:
+        return None
+    matches.sort(key=lambda hook: hook.get("createdAt") or 0)
+    if len(matches) > 1:
+        log.warning("%d Logto hooks carry the marker %s; using the oldest, %s", len(matches), wanted, matches[0]["id"])
+    return matches[0]
+
+
+def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
+    """POST the hook; if the response was lost, find it by marker before trying again."""
+    for attempt in (1, 2):
+        try:
+            return api.hooks.create(
+                name=props["name"],
+                url=props["url"],
+                events=_events(props),
+                headers=_wire_headers(props),
+                enabled=props.get("enabled", True),
+            )
+        except LogtoError as exc:
+            if not exc.may_have_reached_server or attempt == 2:
+                raise
+            log.info("create of hook %r lost its response; looking for it by marker", props.get("name"))
+            found = _find_owned(api, props)
+            if found is not None:
+                return found
+    raise AssertionError("unreachable")
+
+
+class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
+    """A Logto webhook; ``signing_key`` (server-generated) is a Pulumi secret."""
+
+    hook_id: pulumi.Output[str]
+    signing_key: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: LogtoConnectionArgs,
+        name: pulumi.Input[str],
+        url: pulumi.Input[str],
+        events: pulumi.Input[Iterable[pulumi.Input[str]]] = ("User.Data.Updated",),
+        headers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
+        enabled: pulumi.Input[bool] = True,
+        adopt_id: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            **connection.to_props(),
+            **ownership_props(resource_name),
+            "name": name,
+            "url": url,
+            "events": list(events) if isinstance(events, (list, tuple)) else events,
+            "headers": dict(headers) if isinstance(headers, Mapping) else (headers if headers is not None else {}),
+            "enabled": enabled,
+            "adopt_id": adopt_id,
+            "hook_id": None,
+            "signing_key": None,
+        }
+        super().__init__(LogtoWebhookProvider(), resource_name, props, secret_outputs_opts(opts, SECRET_OUTPUTS))
+        # additional_secret_outputs is not applied under mocks; this keeps secretness visible there too.
+        self.signing_key = pulumi.Output.secret(self.signing_key)
