@@ -852,7 +852,10 @@ def _publish(
     lobechat_port = port("lobechatPort", lobechat_url, LOBECHAT_CONTAINER_PORT)
     logto_port = port("logtoPort", logto.endpoint if logto else None, LOGTO_DEFAULT_PORT)
     admin_port = port("logtoAdminPort", logto.admin_endpoint if logto else None, LOGTO_DEFAULT_ADMIN_PORT)
-    if enabled:
+    # Equal *.localhost ports of Logto's two URLs are already reported on logto.adminEndpoint.
+    same_logto_urls = logto is not None and logto.endpoint.is_localhost and logto.admin_endpoint is not None \
+        and logto.admin_endpoint.is_localhost and logto.endpoint.port == logto.admin_endpoint.port
+    if enabled and not same_logto_urls:
         used = [lobechat_port] + ([logto_port, admin_port] if logto is not None and logto.mode == "container" else [])
         if len(set(used)) != len(used):
             problems.add("publish", "the published ports of LobeChat, Logto and the Logto admin console must differ")
