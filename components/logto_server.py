@@ -1,0 +1,125 @@
+"""The Logto container: pinned image, a start command that seeds and upgrades its database, health.
+
+At every start the container seeds a new database (``--swe``: skip when it is already seeded) and
+deploys pending database alterations, then starts Logto; so changing the pinned image upgrades the
+database (the docs' "one-click upgrade") instead of leaving Logto refusing to start.
+
+Name resolution (``../shared/docs/logto.md``): Logto fetches keys from its own ``ADMIN_ENDPOINT`` and
+LobeChat fetches ``<ENDPOINT>/oidc`` from its container. For ``*.localhost`` URLs (the dev stage) the
+container gets both host names as network aliases and listens on the URLs' ports, so the same URL
+answers in the browser (loopback, published port) and inside the network (alias). Public https names
+are left to DNS and the operator's proxy.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import LogtoConfig, PublishConfig
+
+NETWORK_ALIAS = "logto"
+
+
+def start_command(*, external_database: bool) -> str:
+    """The shell command the container runs: seed if new, deploy alterations, start."""
+    seed = "npm run cli db seed -- --swe"
+    if external_database:
+        # Hosted databases (Neon and the like) do not let the seed create roles with plain rights.
+        seed += " --encrypt-base-role"
+    return f"{seed} && npm run alteration deploy latest && npm start"
+
+
+def healthcheck_test(port: int) -> list[str]:
+    """``GET /api/status`` must answer 204; node's fetch, since the image has no curl."""
+    script = (
+        f"fetch('http://localhost:{port}/api/status')"
+        ".then(r=>process.exit(r.status===204?0:1)).catch(()=>process.exit(1))"
+    )
+    return ["CMD", "node", "-e", script]
+
+
+def network_aliases(config: LogtoConfig) -> list[str]:
+    """``logto`` plus the host names of ENDPOINT and ADMIN_ENDPOINT when they are ``*.localhost``."""
+    aliases = [NETWORK_ALIAS]
+    for origin in (config.endpoint, config.admin_endpoint):
+        if origin is not None and origin.is_localhost and origin.host not in aliases:
+            aliases.append(origin.host)
+    return aliases
+
+
+def logto_environment(config: LogtoConfig, database_url: str) -> list[str]:
+    """The container's environment (``NAME=value``); holds the database password: keep it secret."""
+    assert config.admin_endpoint is not None, "a Logto container needs logto.adminEndpoint"
+    return [
+        f"DB_URL={database_url}",
+        f"ENDPOINT={config.endpoint.url}",
+        f"ADMIN_ENDPOINT={config.admin_endpoint.url}",
+        f"TRUST_PROXY_HEADER={'1' if config.trust_proxy_header else '0'}",
+        f"PORT={config.container_port}",
+        f"ADMIN_PORT={config.container_admin_port}",
+        # The alteration step prompts for confirmation unless CI is set.
+        "CI=true",
+    ]
+
+
+class LogtoServer(pulumi.ComponentResource):
+    """Logto in a container on the stage network, waited on until ``/api/status`` answers 204.
+
+    Outputs: ``endpoint``, ``admin_endpoint``, ``container`` (depend on it to run after Logto is healthy).
+    """
+
+    endpoint: pulumi.Output[str]
+    admin_endpoint: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        config: LogtoConfig,
+        database_url: pulumi.Input[str],
+        external_database: bool,
+        network_name: pulumi.Input[str],
+        publish: PublishConfig,
+        name_prefix: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
+        self.image = docker.RemoteImage(
+            f"{resource_name}-image", name=config.image, keep_locally=True, opts=pulumi.ResourceOptions(parent=self)
+        )
+        envs = pulumi.Output.secret(pulumi.Output.from_input(database_url).apply(lambda url: logto_environment(config, url)))
+        ports = None
+        if publish.enabled:
+            ports = [
+                docker.ContainerPortArgs(internal=config.container_port, external=publish.logto_port, ip=publish.bind_address),
+                docker.ContainerPortArgs(
+                    internal=config.container_admin_port, external=publish.logto_admin_port, ip=publish.bind_address
+                ),
+            ]
+        self.container = docker.Container(
+            resource_name,
+            name=f"{name_prefix}-logto",
+            image=self.image.image_id,
+            entrypoints=["sh", "-c", start_command(external_database=external_database)],
+            envs=envs,
+            ports=ports,
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(config))
+            ],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=healthcheck_test(config.container_port),
+                interval="5s",
+                timeout="5s",
+                retries=24,
+                # Seed plus alterations take about 12 s on a new database, longer on an upgrade.
+                start_period="60s",
+            ),
+            restart="unless-stopped",
+            wait=True,
+            wait_timeout=300,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.endpoint = pulumi.Output.from_input(config.endpoint.url)
+        self.admin_endpoint = pulumi.Output.from_input(config.admin_endpoint.url if config.admin_endpoint else "")
+        self.register_outputs({"endpoint": self.endpoint, "admin_endpoint": self.admin_endpoint})

@@ -1,0 +1,27 @@
+"""The stage's one user-defined bridge network: containers find each other by name and alias on it."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+
+class StageNetwork(pulumi.ComponentResource):
+    """One Docker bridge network per stage (``<resourcePrefix>-net``).
+
+    Output ``name``: the network's name, for ``networks_advanced`` of every container.
+    """
+
+    name: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, *, network_name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("lobechat-logto:network:StageNetwork", resource_name, None, opts)
+        self.network = docker.Network(
+            f"{resource_name}-bridge",
+            name=network_name,
+            driver="bridge",
+            labels=[docker.NetworkLabelArgs(label="lobechat-logto.network", value=network_name)],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.name = self.network.name
+        self.register_outputs({"name": self.name})

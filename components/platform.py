@@ -1,0 +1,231 @@
+"""The whole stage: network, Postgres, Logto, the first Management API credential, the Logto
+application and webhook, and LobeChat wired to them.
+
+Order (each step waits for the one before through outputs and ``depends_on``):
+
+1. the stage network;
+2. Postgres (unless ``postgres.mode`` is external), healthy;
+3. the Logto container (unless ``logto.mode`` is external), healthy (``/api/status`` 204);
+4. ``ManagementCredentialBootstrap``: an M2M application with the stack's generated secret and the
+   role "Logto Management API access", inserted once Logto has seeded its database;
+5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook;
+6. the LobeChat container with its whole environment from those outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import POSTGRES_IMAGES, StageConfig
+from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
+from components.lobechat import LobeChatServer
+from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
+from components.logto_api.transport import management_resource
+from components.logto_bootstrap import ManagementCredentialBootstrap
+from components.logto_resources import LogtoApplication, LogtoConnectionArgs, LogtoWebhook
+from components.logto_server import LogtoServer
+from components.network import StageNetwork
+from components.postgres import PostgresServer
+
+M2M_APP_ID = "lobechat-logto-m2m"
+"""Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
+
+# LobeChat base64-decodes KEY_VAULTS_SECRET into an AES-256 key: 43 base64 characters are 32 bytes.
+KEY_VAULTS_SECRET_LENGTH = 43
+SESSION_SECRET_LENGTH = 44
+M2M_SECRET_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class PlatformOutputs:
+    """What a stage exports (``pulumi stack output``); secret ones are secret Outputs."""
+
+    lobechat_url: pulumi.Input[str]
+    logto_endpoint: pulumi.Input[str]
+    logto_admin_url: pulumi.Input[str] | None
+    issuer: pulumi.Input[str]
+    client_id: pulumi.Output[str]
+    client_secret: pulumi.Output[str]
+    webhook_signing_key: pulumi.Output[str] | None
+    lobechat_environment: pulumi.Output[dict[str, str]]
+
+    def as_exports(self) -> dict[str, Any]:
+        """Stack output name -> value (optional outputs left out when absent)."""
+        exports: dict[str, Any] = {
+            "lobechatUrl": self.lobechat_url,
+            "logtoEndpoint": self.logto_endpoint,
+            "issuer": self.issuer,
+            "clientId": self.client_id,
+            "clientSecret": pulumi.Output.secret(self.client_secret),
+            "lobechatEnvironment": pulumi.Output.secret(self.lobechat_environment),
+        }
+        if self.logto_admin_url is not None:
+            exports["logtoAdminUrl"] = self.logto_admin_url
+        if self.webhook_signing_key is not None:
+            exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        return exports
+
+    def export(self) -> None:
+        """``pulumi.export`` every output."""
+        for name, value in self.as_exports().items():
+            pulumi.export(name, value)
+
+
+class Platform(pulumi.ComponentResource):
+    """Every resource of one stage, as children of one component (``lobechat-logto:platform:Platform``)."""
+
+    outputs: PlatformOutputs
+
+    def __init__(self, resource_name: str, config: StageConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("lobechat-logto:platform:Platform", resource_name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = config.resource_prefix
+
+        network = StageNetwork("network", network_name=f"{prefix}-net", opts=child)
+
+        # --- database -------------------------------------------------------------------------
+        postgres: PostgresServer | None = None
+        if config.postgres.mode == "container":
+            postgres = PostgresServer(
+                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix, opts=child
+            )
+            logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
+            lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
+        else:
+            logto_db_url = config.postgres.logto_database_url
+            lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
+        database_ready = [postgres.container] if postgres is not None else []
+
+        # --- Logto and the credential that manages it ------------------------------------------
+        waits_for_logto: list[pulumi.Resource] = []
+        if config.logto.mode == "container":
+            assert logto_db_url is not None
+            logto = LogtoServer(
+                "logto",
+                config=config.logto,
+                database_url=logto_db_url,
+                external_database=config.postgres.mode == "external",
+                network_name=network.name,
+                publish=config.publish,
+                name_prefix=prefix,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=database_ready),
+            )
+            if postgres is not None:
+                psql_image: pulumi.Input[str] = postgres.image_id
+            else:
+                # External database: the bootstrap still needs a psql; take it from the generation's image.
+                psql_image = docker.RemoteImage(
+                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
+                ).image_id
+            m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
+            bootstrap = ManagementCredentialBootstrap(
+                "logto-bootstrap",
+                image=psql_image,
+                network_name=network.name,
+                database_url=pulumi.Output.secret(logto_db_url),
+                app_id=M2M_APP_ID,
+                app_secret=m2m_secret.value,
+                # wait=True on the Logto container: "created" means "healthy", so seeded.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.container]),
+            )
+            connection = LogtoConnectionArgs(
+                endpoint=config.logto.api_endpoint,
+                client_id=bootstrap.app_id,
+                client_secret=bootstrap.app_secret,
+                resource=management_resource(None),
+            )
+            waits_for_logto = [logto.container, bootstrap]
+        else:
+            assert config.logto.m2m_client_id is not None and config.logto.m2m_client_secret is not None
+            connection = LogtoConnectionArgs(
+                endpoint=config.logto.api_endpoint,
+                client_id=config.logto.m2m_client_id,
+                client_secret=pulumi.Output.secret(config.logto.m2m_client_secret),
+                resource=management_resource(config.logto.tenant_id),
+            )
+
+        # --- LobeChat's application and webhook in Logto ---------------------------------------
+        logto_opts = pulumi.ResourceOptions(parent=self, depends_on=waits_for_logto)
+        urls = config.urls
+        application = LogtoApplication(
+            "lobechat-application",
+            connection=connection,
+            name=f"LobeChat ({config.stack})",
+            description=f"LobeChat at {urls.app_url}, managed by the Pulumi stack '{config.stack}'",
+            redirect_uris=[urls.redirect_uri],
+            post_sign_out_redirect_uris=[urls.post_sign_out_redirect_uri],
+            cors_allowed_origins=[urls.cors_origin],
+            app_type="Traditional",
+            opts=logto_opts,
+        )
+        webhook: LogtoWebhook | None = None
+        if config.webhook_enabled:
+            webhook = LogtoWebhook(
+                "lobechat-webhook",
+                connection=connection,
+                name=f"LobeChat ({config.stack}) user sync",
+                url=urls.webhook_url,
+                events=list(config.webhook_events),
+                opts=logto_opts,
+            )
+
+        # --- LobeChat ---------------------------------------------------------------------------
+        session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
+        key_vaults_secret = RandomSecret(
+            "lobechat-key-vaults-secret",
+            length=KEY_VAULTS_SECRET_LENGTH,
+            alphabet=ALPHANUMERIC,
+            # Replacing it makes every API key users stored unreadable.
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        jwks = RsaJwks("lobechat-jwks", opts=child) if config.generation == 2 else None
+        env = build_lobechat_env(
+            config,
+            LobeChatEnvInputs(
+                client_id=application.client_id,
+                client_secret=application.client_secret,
+                webhook_signing_key=webhook.signing_key if webhook is not None else None,
+                session_secret=session_secret.value,
+                key_vaults_secret=key_vaults_secret.value,
+                database_url=lobechat_db_url,
+                jwks_key=jwks.jwks if jwks is not None else None,
+            ),
+        )
+        self.lobechat = LobeChatServer(
+            "lobechat",
+            image=config.lobechat_image,
+            generation=config.generation,
+            url=config.lobechat_url,
+            envs=container_envs(env),
+            network_name=network.name,
+            publish=config.publish,
+            name_prefix=prefix,
+            depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            opts=child,
+        )
+
+        self.outputs = PlatformOutputs(
+            lobechat_url=urls.app_url,
+            logto_endpoint=config.logto.endpoint.url,
+            logto_admin_url=config.logto.admin_console_url,
+            issuer=config.logto.issuer,
+            client_id=application.client_id,
+            client_secret=pulumi.Output.secret(application.client_secret),
+            webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
+            lobechat_environment=env_output(env),
+        )
+        self.register_outputs(self.outputs.as_exports())
+
+
+def build_platform(config: StageConfig) -> PlatformOutputs:
+    """Declare every resource of the stage described by ``config``; return what the stack exports."""
+    opts = None
+    if config.docker_host:
+        # Every container, image, network and volume of the stage goes to that Docker host.
+        provider = docker.Provider("docker-host", host=config.docker_host)
+        opts = pulumi.ResourceOptions(providers=[provider])
+    return Platform("platform", config, opts=opts).outputs

@@ -1,0 +1,103 @@
+"""One Postgres container shared by Logto and LobeChat, each with its own database.
+
+The image follows LobeChat's generation (pgvector for 1.x; ParadeDB, which bundles pgvector and
+``pg_search``, for 2.x, started with ``pg_search`` preloaded). The data volume is protected and kept
+on delete: losing it loses every user, chat and Logto account.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import PostgresConfig
+from components.generated_secrets import ALPHANUMERIC, RandomSecret
+
+SUPERUSER = "postgres"
+LOBECHAT_DATABASE = "lobechat"
+LOGTO_DATABASE = "logto"
+NETWORK_ALIAS = "postgres"
+DATA_PATH = "/var/lib/postgresql/data"
+INIT_SCRIPT_PATH = "/docker-entrypoint-initdb.d/10-create-logto-database.sql"
+# Runs once, on an empty data directory; POSTGRES_DB creates the other database.
+INIT_SCRIPT = f"CREATE DATABASE {LOGTO_DATABASE};\n"
+# TCP on 127.0.0.1: the entrypoint's temporary init server listens on the socket only, so this stays
+# unhealthy until the real server is up with both databases.
+HEALTHCHECK_TEST = ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p 5432 -U {SUPERUSER} -d {LOBECHAT_DATABASE}"]
+
+
+def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
+    """Connection string on the stage network (the password is alphanumeric: no escaping needed)."""
+    return pulumi.Output.secret(
+        pulumi.Output.concat("postgresql://", SUPERUSER, ":", password, f"@{NETWORK_ALIAS}:5432/{database}")
+    )
+
+
+class PostgresServer(pulumi.ComponentResource):
+    """The Postgres container, its image, its protected data volume and its generated password.
+
+    Outputs: ``logto_database_url`` and ``lobechat_database_url`` (secret), ``image_id`` (the image,
+    whose ``psql`` the Logto bootstrap uses), ``container``.
+    """
+
+    logto_database_url: pulumi.Output[str]
+    lobechat_database_url: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        config: PostgresConfig,
+        network_name: pulumi.Input[str],
+        name_prefix: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.password = RandomSecret(f"{resource_name}-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.image = docker.RemoteImage(f"{resource_name}-image", name=config.image, keep_locally=True, opts=child)
+        self.volume = docker.Volume(
+            f"{resource_name}-data",
+            name=f"{name_prefix}-postgres-data",
+            labels=[docker.VolumeLabelArgs(label="lobechat-logto.volume", value="postgres-data")],
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+        )
+        envs = pulumi.Output.secret(
+            self.password.value.apply(
+                lambda password: [
+                    f"POSTGRES_USER={SUPERUSER}",
+                    f"POSTGRES_PASSWORD={password}",
+                    f"POSTGRES_DB={LOBECHAT_DATABASE}",
+                ]
+            )
+        )
+        self.container = docker.Container(
+            resource_name,
+            name=f"{name_prefix}-postgres",
+            image=self.image.image_id,
+            command=list(config.command) or None,
+            envs=envs,
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
+            uploads=[docker.ContainerUploadArgs(file=INIT_SCRIPT_PATH, content=INIT_SCRIPT)],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=HEALTHCHECK_TEST, interval="5s", timeout="5s", retries=12, start_period="20s"
+            ),
+            restart="unless-stopped",
+            wait=True,
+            wait_timeout=180,
+            # Fixed container name: the old one must go before the new one can take its name.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.image_id = self.image.image_id
+        self.logto_database_url = database_url(self.password.value, LOGTO_DATABASE)
+        self.lobechat_database_url = database_url(self.password.value, LOBECHAT_DATABASE)
+        self.register_outputs(
+            {
+                "logto_database_url": self.logto_database_url,
+                "lobechat_database_url": self.lobechat_database_url,
+                "image_id": self.image_id,
+            }
+        )
