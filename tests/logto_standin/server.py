@@ -511,7 +511,7 @@ class LogtoStandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.m2m_client_id, self.m2m_client_secret = self.state.insert_legacy_app(
-            name="Stand-in M2M (Management API)", with_role=True,
+            name="Stand-in M2M (Management API)", description="Seeded like the bootstrap SQL", with_role=True,
         )
 
     def __repr__(self) -> str:
