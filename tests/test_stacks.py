@@ -1,0 +1,367 @@
+"""Every stack file in stacks/: the whole resource graph under Pulumi mocks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.config import LOBECHAT_IMAGES, POSTGRES_IMAGES
+from tests.pulumi_mocks import (
+    CONTAINER,
+    DOCKER_PROVIDER,
+    LOGTO_APPLICATION,
+    LOGTO_WEBHOOK,
+    NETWORK,
+    RANDOM_SECRET,
+    REMOTE_IMAGE,
+    RSA_JWKS,
+    VOLUME,
+    ProgramRun,
+    run_program,
+    stack_config,
+    stack_names,
+)
+
+STACKS = stack_names()
+
+ENV_1X = {
+    "NEXT_AUTH_SECRET", "NEXT_AUTH_SSO_PROVIDERS", "AUTH_LOGTO_ID", "AUTH_LOGTO_SECRET", "AUTH_LOGTO_ISSUER",
+    "NEXTAUTH_URL", "LOGTO_WEBHOOK_SIGNING_KEY", "APP_URL", "DATABASE_URL", "KEY_VAULTS_SECRET",
+}
+ENV_2X = {
+    "AUTH_SECRET", "AUTH_SSO_PROVIDERS", "JWKS_KEY", "APP_URL", "AUTH_LOGTO_ID", "AUTH_LOGTO_SECRET",
+    "AUTH_LOGTO_ISSUER", "LOGTO_WEBHOOK_SIGNING_KEY", "DATABASE_URL", "KEY_VAULTS_SECRET",
+}
+FORBIDDEN_2X = re.compile(
+    r"^(NEXT_AUTH|NEXTAUTH|AZURE_AD_|AUTH_AZURE_AD_|AUTH_MICROSOFT_ENTRA_ID_|ZITADEL_CLIENT_|CLERK_|NEXT_PUBLIC_CLERK_)"
+    r"|^(AUTH_URL|NEXT_PUBLIC_AUTH_URL|ACCESS_CODE|NEXT_PUBLIC_SERVICE_MODE|OIDC_JWKS_KEY)$"
+)
+
+
+def test_there_are_dev_staging_and_prod_stacks():
+    assert {"dev", "staging", "prod"} <= set(STACKS)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def run(request) -> ProgramRun:
+    return run_program(request.param, stack_config(request.param))
+
+
+def cfg(run: ProgramRun, key: str, default=None):
+    return stack_config(run.stack).get(f"lobechat-logto:{key}", default)
+
+
+def generation(run: ProgramRun) -> int:
+    return int(cfg(run, "lobechatGeneration", "1"))
+
+
+def env_of(container) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in container.plain("envs"))
+
+
+def container(run: ProgramRun, name: str):
+    return run.one(CONTAINER, name)
+
+
+# --- structure -----------------------------------------------------------------------------------
+
+
+def test_every_resource_sits_under_the_platform_component(run):
+    platform = run.one("lobechat-logto:platform:Platform", "platform")
+    for resource in run.resources:
+        if resource is platform or resource.type == DOCKER_PROVIDER:
+            continue
+        assert platform in run.ancestors(resource), resource.name
+
+
+def test_components_use_the_project_type_namespace(run):
+    components = [r for r in run.resources if not r.custom]
+    assert components and all(r.type.startswith("lobechat-logto:") for r in components)
+
+
+def test_one_bridge_network_carries_every_container(run):
+    networks = run.of_type(NETWORK)
+    assert len(networks) == 1 and networks[0].plain("driver") == "bridge"
+    name = networks[0].plain("name")
+    for c in run.of_type(CONTAINER):
+        assert [n["name"] for n in c.plain("networksAdvanced")] == [name], c.name
+
+
+def test_every_image_is_pinned(run):
+    for image in run.of_type(REMOTE_IMAGE):
+        ref = image.plain("name")
+        tag = ref.rsplit("/", 1)[-1].partition(":")[2]
+        assert "@" in ref or (tag and tag != "latest"), ref
+
+
+def test_long_running_containers_carry_the_stack_prefix(run):
+    for name in ("postgres", "logto", "lobechat"):
+        assert container(run, name).plain("name") == f"lobechat-logto-{run.stack}-{name}"
+
+
+def test_long_running_containers_restart_and_are_waited_on(run):
+    for name in ("postgres", "logto", "lobechat"):
+        c = container(run, name)
+        assert c.plain("restart") == "unless-stopped" and c.plain("wait") is True, name
+        assert c.plain("healthcheck")["tests"], name
+        assert c.delete_before_replace, name
+
+
+def test_remote_docker_host_is_used_by_every_docker_resource_when_configured(run):
+    host = cfg(run, "dockerHost")
+    providers = run.of_type(DOCKER_PROVIDER)
+    if host is None:
+        assert providers == []
+        return
+    assert [p.plain("host") for p in providers] == [host]
+    for r in run.resources:
+        if r.type.startswith("docker:"):
+            assert r.provider.startswith(providers[0].urn), r.name
+
+
+# --- Postgres --------------------------------------------------------------------------------------
+
+
+def test_postgres_image_follows_generation(run):
+    image = run.one(REMOTE_IMAGE, "postgres-image").plain("name")
+    assert image == POSTGRES_IMAGES[generation(run)]
+    command = container(run, "postgres").plain("command")
+    if generation(run) == 2:
+        assert image.startswith("paradedb/paradedb:") and "shared_preload_libraries=pg_search,pg_cron" in command
+    else:
+        assert image == "pgvector/pgvector:pg16" and not command
+
+
+def test_postgres_data_volume_is_protected_and_retained(run):
+    volume = run.one(VOLUME, "postgres-data")
+    assert volume.protect and volume.retain_on_delete
+    mounts = container(run, "postgres").plain("volumes")
+    assert mounts == [{"volumeName": volume.plain("name"), "containerPath": "/var/lib/postgresql/data"}]
+
+
+def test_postgres_creates_both_databases(run):
+    pg = container(run, "postgres")
+    assert "POSTGRES_DB=lobechat" in pg.plain("envs")
+    assert [u["content"] for u in pg.plain("uploads")] == ["CREATE DATABASE logto;\n"]
+
+
+def test_postgres_password_is_generated_and_secret(run):
+    pg = container(run, "postgres")
+    assert pg.is_secret("envs")
+    password = run.one(RANDOM_SECRET, "postgres-password")
+    assert "value" in password.additional_secret_outputs
+
+
+def test_postgres_health_is_pg_isready_over_tcp(run):
+    tests = container(run, "postgres").plain("healthcheck")["tests"]
+    assert tests[0] == "CMD-SHELL" and tests[1].startswith("pg_isready -h 127.0.0.1")
+
+
+# --- Logto -----------------------------------------------------------------------------------------
+
+
+def test_logto_environment_has_endpoints_database_and_ci(run):
+    logto_cfg = cfg(run, "logto")
+    env = env_of(container(run, "logto"))
+    assert set(env) == {"DB_URL", "ENDPOINT", "ADMIN_ENDPOINT", "TRUST_PROXY_HEADER", "PORT", "ADMIN_PORT", "CI"}
+    assert env["ENDPOINT"] == logto_cfg["endpoint"] and env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
+    assert env["DB_URL"].startswith("postgresql://postgres:") and env["DB_URL"].endswith("@postgres:5432/logto")
+    assert env["CI"] == "true"
+    assert env["TRUST_PROXY_HEADER"] == ("1" if logto_cfg["endpoint"].startswith("https://") else "0")
+    assert container(run, "logto").is_secret("envs")
+
+
+def test_logto_starts_by_seeding_and_deploying_alterations(run):
+    entry = container(run, "logto").plain("entrypoints")
+    assert entry == ["sh", "-c", "npm run cli db seed -- --swe && npm run alteration deploy latest && npm start"]
+
+
+def test_logto_image_is_the_pinned_one(run):
+    assert run.one(REMOTE_IMAGE, "logto-image").plain("name") == cfg(run, "logto").get("image", "svhd/logto:1.43.0")
+
+
+def test_logto_health_is_api_status_204_with_node(run):
+    c = container(run, "logto")
+    tests = c.plain("healthcheck")["tests"]
+    port = env_of(c)["PORT"]
+    assert tests[:3] == ["CMD", "node", "-e"]
+    assert f"http://localhost:{port}/api/status" in tests[3] and "204" in tests[3]
+
+
+def test_logto_aliases_cover_localhost_endpoint_names(run):
+    aliases = container(run, "logto").plain("networksAdvanced")[0]["aliases"]
+    endpoint, admin = cfg(run, "logto")["endpoint"], cfg(run, "logto")["adminEndpoint"]
+    assert "logto" in aliases
+    for url in (endpoint, admin):
+        host = url.split("://", 1)[1].split(":", 1)[0]
+        assert (host in aliases) == host.endswith(".localhost"), host
+
+
+def test_logto_publishes_its_two_ports_on_the_bind_address(run):
+    ports = container(run, "logto").plain("ports")
+    assert {(p["internal"], p["ip"]) for p in ports} == {(3001, "127.0.0.1"), (3002, "127.0.0.1")}
+
+
+# --- the first Management API credential ---------------------------------------------------------
+
+
+def test_bootstrap_runs_after_logto_is_healthy(run):
+    bootstrap = container(run, "logto-bootstrap-psql")
+    assert run.depends_on(bootstrap, container(run, "logto"))
+    assert container(run, "logto").plain("wait") is True
+
+
+def test_bootstrap_uses_the_postgres_image_and_logto_database(run):
+    bootstrap = container(run, "logto-bootstrap-psql")
+    assert bootstrap.plain("image") == container(run, "postgres").plain("image")
+    env = env_of(bootstrap)
+    assert env["PGHOST"] == "postgres" and env["PGDATABASE"] == "logto"
+    assert bootstrap.is_secret("envs")
+
+
+def test_logto_resources_use_the_bootstrapped_credential(run):
+    bootstrap_env = env_of(container(run, "logto-bootstrap-psql"))
+    for resource in (run.one(LOGTO_APPLICATION, "lobechat-application"), run.one(LOGTO_WEBHOOK, "lobechat-webhook")):
+        assert resource.plain("logto_client_id") == "lobechat-logto-m2m"
+        assert resource.is_secret("logto_client_secret")
+        assert resource.plain("logto_client_secret") == bootstrap_env["LOGTO_BOOTSTRAP_APP_SECRET"]
+        assert resource.plain("logto_endpoint") == cfg(run, "logto")["endpoint"]
+        assert resource.plain("logto_resource") == "https://default.logto.app/api"
+        assert run.depends_on(resource, container(run, "logto-bootstrap-psql"))
+
+
+def test_m2m_secret_is_generated_secret(run):
+    assert "value" in run.one(RANDOM_SECRET, "logto-m2m-secret").additional_secret_outputs
+
+
+# --- the Logto application and webhook -----------------------------------------------------------
+
+
+def test_application_uris_derive_from_lobechat_url(run):
+    url = cfg(run, "lobechatUrl")
+    app = run.one(LOGTO_APPLICATION, "lobechat-application")
+    assert app.plain("redirect_uris") == [f"{url}/api/auth/callback/logto"]
+    assert app.plain("post_sign_out_redirect_uris") == [f"{url}/"]
+    assert app.plain("cors_allowed_origins") == [url]
+    assert app.plain("app_type") == "Traditional"
+    assert "client_secret" in app.additional_secret_outputs
+
+
+def test_webhook_url_and_events_follow_lobechat_url_and_generation(run):
+    hook = run.one(LOGTO_WEBHOOK, "lobechat-webhook")
+    assert hook.plain("url") == f"{cfg(run, 'lobechatUrl')}/api/webhooks/logto"
+    expected = ["User.Data.Updated"] + (["User.SuspensionStatus.Updated"] if generation(run) == 2 else [])
+    assert hook.plain("events") == expected
+    assert "signing_key" in hook.additional_secret_outputs
+
+
+# --- LobeChat --------------------------------------------------------------------------------------
+
+
+def test_lobechat_image_follows_generation(run):
+    assert run.one(REMOTE_IMAGE, "lobechat-image").plain("name") == cfg(run, "lobechatImage", LOBECHAT_IMAGES[generation(run)])
+
+
+def test_lobechat_environment_is_exactly_the_generations_set(run):
+    env = env_of(container(run, "lobechat"))
+    assert set(env) == (ENV_2X if generation(run) == 2 else ENV_1X)
+
+
+def test_lobechat_environment_carries_nothing_of_the_other_generation(run):
+    env = env_of(container(run, "lobechat"))
+    if generation(run) == 2:
+        assert [name for name in env if FORBIDDEN_2X.search(name)] == []
+        assert not env["APP_URL"].endswith("/")
+    else:
+        assert not set(env) & (ENV_2X - ENV_1X)
+
+
+def test_lobechat_environment_is_secret(run):
+    assert container(run, "lobechat").is_secret("envs")
+
+
+def test_lobechat_urls_and_issuer_derive_from_config(run):
+    env = env_of(container(run, "lobechat"))
+    url = cfg(run, "lobechatUrl")
+    assert env["APP_URL"] == url
+    assert env["AUTH_LOGTO_ISSUER"] == cfg(run, "logto")["endpoint"] + "/oidc"
+    if generation(run) == 1:
+        assert env["NEXTAUTH_URL"] == f"{url}/api/auth"
+        assert env["NEXT_AUTH_SSO_PROVIDERS"].split(",")[0] == "logto"
+    else:
+        assert env["AUTH_SSO_PROVIDERS"].split(",")[0] == "logto"
+
+
+def test_lobechat_environment_is_wired_from_logto_outputs(run):
+    env = env_of(container(run, "lobechat"))
+    assert env["AUTH_LOGTO_ID"] == run.outputs["clientId"]
+    assert env["AUTH_LOGTO_SECRET"] == run.outputs["clientSecret"]
+    assert env["LOGTO_WEBHOOK_SIGNING_KEY"] == run.outputs["webhookSigningKey"]
+    assert env["DATABASE_URL"].endswith("@postgres:5432/lobechat")
+
+
+def test_generation_2_gets_a_generated_rs256_jwks(run):
+    jwks = run.of_type(RSA_JWKS)
+    if generation(run) == 1:
+        assert jwks == []
+        return
+    assert len(jwks) == 1 and "jwks" in jwks[0].additional_secret_outputs
+    assert '"alg": "RS256"' in env_of(container(run, "lobechat"))["JWKS_KEY"]
+
+
+def test_lobechat_starts_after_the_logto_resources(run):
+    lobechat = container(run, "lobechat")
+    for resource in (run.one(LOGTO_APPLICATION, "lobechat-application"), run.one(LOGTO_WEBHOOK, "lobechat-webhook")):
+        assert run.depends_on(lobechat, resource), resource.name
+    assert run.depends_on(lobechat, container(run, "postgres"))
+
+
+def test_lobechat_health_probe_follows_generation(run):
+    script = container(run, "lobechat").plain("healthcheck")["tests"]
+    assert script[:3] == ["CMD", "node", "-e"]
+    path = "/api/version" if generation(run) == 2 else "/'"
+    assert f"http://localhost:3210{path}" in script[3]
+
+
+def test_lobechat_alias_is_its_host_name_on_localhost(run):
+    aliases = container(run, "lobechat").plain("networksAdvanced")[0]["aliases"]
+    host = cfg(run, "lobechatUrl").split("://", 1)[1].split(":", 1)[0]
+    assert "lobechat" in aliases and (host in aliases) == host.endswith(".localhost")
+
+
+def test_lobechat_publishes_3210(run):
+    ports = container(run, "lobechat").plain("ports")
+    assert [(p["internal"], p["external"]) for p in ports] == [(3210, 3210)]
+
+
+# --- secrets and outputs ---------------------------------------------------------------------------
+
+
+def test_key_vaults_secret_is_protected_and_secret(run):
+    secret = run.one(RANDOM_SECRET, "lobechat-key-vaults-secret")
+    assert secret.protect and "value" in secret.additional_secret_outputs
+    assert secret.plain("length") == 43  # 32 bytes once LobeChat base64-decodes it
+
+
+def test_session_secret_is_generated_secret(run):
+    assert "value" in run.one(RANDOM_SECRET, "lobechat-session-secret").additional_secret_outputs
+
+
+def test_stack_exports_every_output(run):
+    assert set(run.outputs) == {
+        "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
+        "webhookSigningKey", "lobechatEnvironment",
+    }
+    assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
+    assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
+    assert run.outputs["issuer"] == cfg(run, "logto")["endpoint"] + "/oidc"
+    assert run.outputs["logtoAdminUrl"] == cfg(run, "logto")["adminEndpoint"] + "/console"
+
+
+def test_secret_outputs_are_secret(run):
+    assert run.secret_outputs == {"clientSecret", "webhookSigningKey", "lobechatEnvironment"}
+
+
+def test_exported_environment_equals_the_containers(run):
+    assert run.outputs["lobechatEnvironment"] == env_of(container(run, "lobechat"))
