@@ -212,9 +212,13 @@ class OpenApiContract:
         problems = []
         for error in operation.body_validator.iter_errors(document):
             location = "/".join(str(part) for part in error.absolute_path) or "(root)"
-            expected = error.validator_value
-            detail = f" ({expected})" if error.validator in ("type", "required", "minLength", "maxLength",
-                                                              "minimum", "maximum", "minItems") else ""
+            if error.validator == "required":
+                # jsonschema's message names the missing property (from the schema, not the request)
+                detail = f": {error.message}"
+            elif error.validator in ("type", "minLength", "maxLength", "minimum", "maximum", "minItems"):
+                detail = f" ({error.validator_value})"
+            else:
+                detail = ""
             problems.append(f"{where}: request body at {location} fails '{error.validator}'{detail}")
         return problems
 

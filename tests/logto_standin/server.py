@@ -12,6 +12,7 @@ import binascii
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -376,17 +377,26 @@ class _Server(ThreadingHTTPServer):
         self.standin = standin
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.accepted_connections = 0
         super().__init__(("127.0.0.1", 0), _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
             self.open_connections.add(request)
+            self.accepted_connections += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self.connections_lock:
             self.open_connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timeout, dropped session) is normal in fault tests: stay quiet."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_open_connections(self) -> None:
         """Cut keep-alive connections still open, so no client is served after the stand-in stops."""
@@ -568,6 +578,11 @@ class LogtoStandIn:
     def issuer(self) -> str:
         """The OIDC issuer, ``endpoint + "/oidc"``."""
         return self.endpoint + "/oidc"
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (a keep-alive client reuses one)."""
+        return self._server.accepted_connections if self._server is not None else 0
 
     def add_m2m_app(self, with_role: bool) -> tuple[str, str]:
         """Another M2M application (id, secret); without the role its tokens get 403 ``auth.forbidden``."""
