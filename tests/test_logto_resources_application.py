@@ -70,6 +70,12 @@ def apps_named(logto: LogtoStandIn, name: str) -> list[dict[str, Any]]:
     return [app for app in logto.state.applications.values() if app["name"] == name]
 
 
+def same_secret(actual: object, expected: object, what: str) -> None:
+    """Compare secret values without pytest printing them on failure."""
+    matches = actual == expected
+    assert matches, f"{what}: values differ (not shown)"
+
+
 def test_create_sends_complete_metadata_and_marker(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
     app_id, _ = engine_create(provider, inputs(logto))
     app = logto.state.applications[app_id]
@@ -85,8 +91,9 @@ def test_create_sends_complete_metadata_and_marker(logto: LogtoStandIn, provider
 def test_create_outputs_default_secret_not_internal_value(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
     app_id, outs = engine_create(provider, inputs(logto))
     default = next(s for s in logto.state.secrets[app_id] if s["name"] == "Default secret")
-    assert outs["client_secret"] == default["value"]
-    assert not outs["client_secret"].startswith("#internal:")
+    same_secret(outs["client_secret"], default["value"], "client_secret vs Default secret")
+    internal = outs["client_secret"].startswith("#internal:")
+    assert not internal, "client_secret is the internal secret column"
     assert outs["client_id"] == outs["app_id"] == app_id
 
 
@@ -127,7 +134,7 @@ def test_update_returns_all_outputs(logto: LogtoStandIn, provider: LogtoApplicat
     news = inputs(logto, cors_allowed_origins=["http://lobe.localhost:3210", "http://127.0.0.1:3210"])
     result = provider.update(app_id, outs, news)
     assert set(outs) <= set(result.outs)
-    assert result.outs["client_secret"] == outs["client_secret"]
+    same_secret(result.outs["client_secret"], outs["client_secret"], "client_secret after update")
     assert result.outs["cors_allowed_origins"] == ["http://lobe.localhost:3210", "http://127.0.0.1:3210"]
 
 
@@ -159,11 +166,11 @@ def test_deleted_default_secret_is_recreated_by_update(logto: LogtoStandIn, prov
     app_id, outs = engine_create(provider, inputs(logto))
     logto.state.secrets[app_id] = [s for s in logto.state.secrets[app_id] if s["name"] != "Default secret"]
     read = provider.read(app_id, outs)
-    assert read.outs["client_secret"] == ""
+    same_secret(read.outs["client_secret"], "", "client_secret of app without Default secret")
     assert provider.diff(app_id, read.outs, inputs(logto)).changes is True
     result = provider.update(app_id, read.outs, inputs(logto))
     default = next(s for s in logto.state.secrets[app_id] if s["name"] == "Default secret")
-    assert result.outs["client_secret"] == default["value"]
+    same_secret(result.outs["client_secret"], default["value"], "client_secret vs new Default secret")
 
 
 def test_adopt_id_takes_over_existing_application(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
@@ -205,7 +212,8 @@ def test_lost_create_response_does_not_duplicate(logto: LogtoStandIn, provider: 
     logto.faults.add(method="POST", path_prefix="/api/applications", kind="drop_after_commit", times=1)
     app_id, outs = engine_create(provider, inputs(logto))
     assert [a["id"] for a in apps_named(logto, "LobeChat")] == [app_id]
-    assert outs["client_secret"]
+    has_secret = bool(outs["client_secret"])
+    assert has_secret, "no client_secret output"
 
 
 def test_create_whose_request_was_dropped_creates_exactly_one(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:

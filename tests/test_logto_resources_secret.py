@@ -62,9 +62,15 @@ def named(logto: LogtoStandIn, app_id: str, name: str) -> list[dict[str, Any]]:
     return [s for s in logto.state.secrets[app_id] if s["name"] == name]
 
 
+def same_secret(actual: object, expected: object, what: str) -> None:
+    """Compare secret values without pytest printing them on failure."""
+    matches = actual == expected
+    assert matches, f"{what}: values differ (not shown)"
+
+
 def test_create_outputs_the_value_logto_stores(logto: LogtoStandIn, provider: LogtoApplicationSecretProvider, app_id: str) -> None:
     _, outs = engine_create(provider, inputs(logto, app_id))
-    assert [s["value"] for s in named(logto, app_id, "rotation-2026")] == [outs["value"]]
+    same_secret([s["value"] for s in named(logto, app_id, "rotation-2026")], [outs["value"]], "stored vs output value")
 
 
 def test_create_with_expiry_passes_it_to_logto(logto: LogtoStandIn, provider: LogtoApplicationSecretProvider, app_id: str) -> None:
@@ -116,14 +122,14 @@ def test_delete_then_delete_again_is_fine(logto: LogtoStandIn, provider: LogtoAp
 def test_existing_name_is_taken_over_not_duplicated(logto: LogtoStandIn, provider: LogtoApplicationSecretProvider, app_id: str) -> None:
     existing = logto.state.create_secret(app_id, {"name": "rotation-2026"})
     _, outs = engine_create(provider, inputs(logto, app_id))
-    assert outs["value"] == existing["value"]
+    same_secret(outs["value"], existing["value"], "taken-over value")
     assert len(named(logto, app_id, "rotation-2026")) == 1
 
 
 def test_lost_create_response_does_not_duplicate(logto: LogtoStandIn, provider: LogtoApplicationSecretProvider, app_id: str) -> None:
     logto.faults.add(method="POST", path_prefix=f"/api/applications/{app_id}/secrets", kind="drop_after_commit", times=1)
     _, outs = engine_create(provider, inputs(logto, app_id))
-    assert [s["value"] for s in named(logto, app_id, "rotation-2026")] == [outs["value"]]
+    same_secret([s["value"] for s in named(logto, app_id, "rotation-2026")], [outs["value"]], "stored vs output value")
 
 
 def test_update_of_m2m_credentials_rereads_without_writing(
@@ -136,4 +142,4 @@ def test_update_of_m2m_credentials_rereads_without_writing(
     result = provider.update(secret_id, outs, news)
     after = [e for e in logto.requests_log if e[0] != "GET" and not e[1].startswith("/oidc")]
     assert before == after
-    assert result.outs["value"] == outs["value"]
+    same_secret(result.outs["value"], outs["value"], "value after update")

@@ -135,9 +135,10 @@ def test_provider_used_against_logto_still_serializes_without_secret_or_token(lo
     token = next(iter(transport_module._TOKEN_CACHE.values())).access_token
     after = serialize_provider(provider)
     raw = base64.b64decode(after)
-    assert after == before
-    assert logto.m2m_client_secret.encode() not in raw
-    assert token.encode() not in raw
+    unchanged = after == before
+    assert unchanged, "using the provider changed its serialized form"
+    leaked = logto.m2m_client_secret.encode() in raw or token.encode() in raw
+    assert not leaked, "the M2M secret or the access token is in the serialized provider (not shown)"
 
 
 def test_serialized_application_provider_creates_in_a_fresh_process(logto: LogtoStandIn) -> None:

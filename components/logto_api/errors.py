@@ -116,7 +116,10 @@ class LogtoPermissionError(LogtoError):
 class LogtoNotFoundError(LogtoError):
     """404: the application, secret or hook does not exist (any more)."""
 
-    default_hint = "The object was deleted or the id is wrong."
+    default_hint = (
+        "The object was deleted (e.g. in the console) or the id is wrong; `pulumi refresh` forgets "
+        "deleted objects so the next `pulumi up` creates them again."
+    )
 
 
 class LogtoValidationError(LogtoError):
