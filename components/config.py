@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -230,6 +230,8 @@ class LogtoConfig:
     trust_proxy_header: bool
     tenant_id: str | None
     api_endpoint: str
+    """Where this program (on the operator's machine) calls the Management API; see :func:`_api_endpoint`."""
+    api_endpoint_explicit: bool
     m2m_client_id: pulumi.Input[str] | None = None
     m2m_client_secret: pulumi.Input[str] | None = None
 
@@ -361,6 +363,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     sso = _sso_providers(source, problems, stack, gen)
     access_code = _auth(source, problems, stack, gen, lobechat_image)
     publish = _publish(source, problems, lobechat_url, logto)
+    if logto is not None and publish is not None:
+        logto = replace(logto, api_endpoint=_api_endpoint(logto, publish))
     docker_host = _docker_host(source, problems)
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
@@ -394,6 +398,21 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
     )
+
+
+def _api_endpoint(logto: LogtoConfig, publish: PublishConfig) -> str:
+    # The program's own calls come from the operator's machine, where a *.localhost name may not
+    # resolve (that is up to the OS resolver, unlike browsers); the published port on 127.0.0.1 is the
+    # same Logto. Logto serves its default tenant on any host name that is not its admin endpoint, and
+    # issues tokens with its configured issuer, so the API answers the same there.
+    if logto.api_endpoint_explicit or logto.mode != "container" or not logto.endpoint.is_localhost:
+        return logto.api_endpoint
+    if not publish.enabled:
+        return logto.api_endpoint
+    address = "127.0.0.1" if publish.bind_address in ("0.0.0.0", "127.0.0.1") else publish.bind_address
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    return f"http://{address}:{publish.logto_port}"
 
 
 def _bool(source: ConfigSource, problems: _Problems, key: str, default: bool, raw: Any = None) -> bool:
@@ -646,6 +665,7 @@ def _logto(source: ConfigSource, problems: _Problems, stack: str, require_https:
         trust_proxy_header=trust,
         tenant_id=tenant_id,
         api_endpoint=api_endpoint.url if api_endpoint else endpoint.url,
+        api_endpoint_explicit=api_endpoint is not None,
         m2m_client_id=m2m_id,
         m2m_client_secret=m2m_secret,
     )

@@ -272,3 +272,16 @@ def test_errors_never_contain_secret_values():
 def test_missing_secret_error_names_the_stack_in_the_command():
     problem = only_problem({**PROD, "ssoProviders": ["logto", "github"]}, {"ssoGithubClientId": "x"}, stack="prod")
     assert "--stack prod" in problem.message
+
+
+def test_program_reaches_a_localhost_logto_through_its_published_loopback_port():
+    assert load(DEV).logto.api_endpoint == "http://127.0.0.1:3001"
+
+
+def test_program_reaches_a_public_logto_at_its_endpoint():
+    assert load(PROD, stack="prod").logto.api_endpoint == "https://auth.example.com"
+
+
+def test_explicit_api_endpoint_wins():
+    config = load(with_(DEV, logto={**DEV["logto"], "apiEndpoint": "http://192.168.1.5:3001"}))
+    assert config.logto.api_endpoint == "http://192.168.1.5:3001"

@@ -60,6 +60,15 @@ def env_of(container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in container.plain("envs"))
 
 
+def management_endpoint(run: ProgramRun) -> str:
+    """Where the program calls Logto: the endpoint, or its published loopback port for *.localhost."""
+    endpoint = cfg(run, "logto")["endpoint"]
+    host_port = endpoint.split("://", 1)[1]
+    if host_port.split(":", 1)[0].endswith(".localhost"):
+        return f"http://127.0.0.1:{host_port.split(':', 1)[1]}"
+    return endpoint
+
+
 def container(run: ProgramRun, name: str):
     return run.one(CONTAINER, name)
 
@@ -226,7 +235,7 @@ def test_logto_resources_use_the_bootstrapped_credential(run):
         assert resource.plain("logto_client_id") == "lobechat-logto-m2m"
         assert resource.is_secret("logto_client_secret")
         assert resource.plain("logto_client_secret") == bootstrap_env["LOGTO_BOOTSTRAP_APP_SECRET"]
-        assert resource.plain("logto_endpoint") == cfg(run, "logto")["endpoint"]
+        assert resource.plain("logto_endpoint") == management_endpoint(run)
         assert resource.plain("logto_resource") == "https://default.logto.app/api"
         assert run.depends_on(resource, container(run, "logto-bootstrap-psql"))
 
