@@ -160,7 +160,9 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
     Raises RuntimeError (with the server's log tail) when initdb or the start fails.
     """
     bin_dir = bin_dir or pg_bin_dir()
-    base = Path(tempfile.mkdtemp(prefix="real-postgres-"))
+    # As root the server runs as another user, who must be able to reach the directory: a TMPDIR
+    # under /root would not do, /tmp does.
+    base = Path(tempfile.mkdtemp(prefix="real-postgres-", dir="/tmp" if os.geteuid() == 0 else None))
     data_dir = base / "data"
     log_file = base / "server.log"
     password = secrets.token_urlsafe(18)

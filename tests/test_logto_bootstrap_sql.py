@@ -336,6 +336,19 @@ def test_existing_non_m2m_application_with_the_id_is_refused(
     assert snapshot(postgres, logto_db) == before
 
 
+def test_m2m_application_of_the_admin_tenant_is_never_overwritten(
+    postgres: RealPostgres, logto_db: str, script_file: Path
+) -> None:
+    # "m-default" is the admin tenant's own Management API application: its secret must stay as it is.
+    before = snapshot(postgres, logto_db)
+
+    result = run_bootstrap(postgres, logto_db, script_file, app_id="m-default")
+
+    assert result.returncode == 3
+    assert "is not a MachineToMachine application of tenant" in result.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
 @pytest.mark.parametrize(
     "app_name",
     [
