@@ -516,7 +516,9 @@ class LogtoStandIn:
         self.latency = 0.0
         self.requests_log: list[LoggedRequest] = []
         self.openapi_violations: list[str] = []
-        self._contract: OpenApiContract | None = shared_contract() if check_openapi else None
+        # Without the recorded document (no shared/ folder) there is nothing to check against.
+        spec_available = openapi_spec_path().is_file()
+        self._contract: OpenApiContract | None = shared_contract() if check_openapi and spec_available else None
         self._log_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -533,7 +535,7 @@ class LogtoStandIn:
         """Bind 127.0.0.1 on a free port and serve from a daemon thread."""
         if self._server is not None:
             return self
-        if self._contract is not None and openapi_spec_path().is_file():
+        if self._contract is not None:
             self._contract.preload()  # pay the 1.9 MB parse before the first request, not during it
         self._server = _Server(self)
         self.state.issuer = self.endpoint + "/oidc"
