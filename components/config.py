@@ -17,6 +17,7 @@ a query, a fragment or credentials in a URL are errors.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,9 @@ class ConfigSource(Protocol):
     def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
         """A secret mapping: names in the clear, each value secret; None when unset."""
 
+    def keys(self) -> set[str]:
+        """Every key set in the namespace (without the ``lobechat-logto:`` prefix)."""
+
 
 class PulumiConfigSource:
     """Adapts ``pulumi.Config(NAMESPACE)`` to :class:`ConfigSource`."""
@@ -92,6 +96,13 @@ class PulumiConfigSource:
         if not isinstance(raw, dict):
             return {"": pulumi.Output.secret(str(raw))}  # shape error reported by the loader
         return {str(k): pulumi.Output.secret(_scalar_text(v)) for k, v in raw.items()}
+
+    def keys(self) -> set[str]:
+        from pulumi.runtime import config as runtime_config
+
+        names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+        prefix = f"{NAMESPACE}:"
+        return {name[len(prefix) :] for name in names if name.startswith(prefix)}
 
 
 class MappingConfigSource:
@@ -119,6 +130,9 @@ class MappingConfigSource:
         if not isinstance(value, Mapping):
             return {"": _scalar_text(value)}
         return {str(k): _scalar_text(v) for k, v in value.items()}
+
+    def keys(self) -> set[str]:
+        return {k for k, v in {**self._values, **self._secrets}.items() if v is not None}
 
 
 def _scalar_text(value: Any) -> str:
@@ -337,9 +351,23 @@ class _Problems:
         return len(self.items)
 
 
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "lobechatUrl", "lobechatGeneration", "lobechatImage", "requireHttps", "resourcePrefix",
+        "logto", "logtoM2mClientId", "logtoM2mClientSecret",
+        "postgres", "postgresLogtoUrl", "postgresLobechatUrl",
+        "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
+        "extraEnv", "extraSecretEnv", "webhook",
+    }
+    | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
+)
+"""Every key this package reads (without the namespace)."""
+
+
 def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     """Read and validate every key of one stage; raise :class:`ConfigError` listing all bad values."""
     problems = _Problems()
+    _unknown_keys(source, problems)
 
     require_https = _bool(source, problems, "requireHttps", default=(stack == "prod"))
     generation = _generation(source, problems)
@@ -398,6 +426,17 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
     )
+
+
+def _unknown_keys(source: ConfigSource, problems: _Problems) -> None:
+    # A misspelled key would otherwise be ignored silently and its default used instead.
+    keys = getattr(source, "keys", None)
+    if keys is None:
+        return
+    for name in sorted(keys() - TOP_LEVEL_KEYS):
+        close = difflib.get_close_matches(name, TOP_LEVEL_KEYS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else "; see the README's config reference"
+        problems.add(name, f"is not a setting of this project{hint}")
 
 
 def _api_endpoint(logto: LogtoConfig, publish: PublishConfig) -> str:

@@ -285,3 +285,13 @@ def test_program_reaches_a_public_logto_at_its_endpoint():
 def test_explicit_api_endpoint_wins():
     config = load(with_(DEV, logto={**DEV["logto"], "apiEndpoint": "http://192.168.1.5:3001"}))
     assert config.logto.api_endpoint == "http://192.168.1.5:3001"
+
+
+def test_misspelled_key_is_reported_with_the_likely_key():
+    problem = only_problem(with_(DEV, lobechatURL="http://x"))
+    assert problem.key == "lobechat-logto:lobechatURL" and "lobechatUrl" in problem.message
+
+
+def test_provider_secret_keys_are_known_keys():
+    config = load(DEV, {"ssoGithubClientId": "kept-for-later"})
+    assert [p.id for p in config.sso_providers] == ["logto"]

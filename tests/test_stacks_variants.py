@@ -148,3 +148,12 @@ def test_every_generated_secret_marks_its_value_secret():
     run = run_program("dev", stack_config("dev"))
     for secret in run.of_type(RANDOM_SECRET):
         assert secret.additional_secret_outputs == ["value"], secret.name
+
+
+def test_program_reports_a_misspelled_stack_key():
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as info:
+        run_program("dev", {**stack_config("dev"), f"{NS}:dockerhost": "ssh://x@y"},
+                    program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
+    assert "lobechat-logto:dockerhost" in str(info.value) and "dockerHost" in str(info.value)
