@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from components.logto_api import (
     LogtoAuthenticationError,
@@ -83,6 +86,22 @@ def test_expired_token_is_refreshed_once_and_call_succeeds(logto: LogtoStandIn) 
     assert isinstance(api.applications.list(), list)
     assert len(calls(logto, "POST", "/oidc/token")) == 2
     assert [entry[2] for entry in calls(logto, "GET", "/api/applications")] == [200, 401, 200]
+
+
+def test_token_rejected_twice_fails_after_one_refresh(logto: LogtoStandIn) -> None:
+    logto.faults.add(method="GET", path_prefix="/api/applications", kind="status", status=401, times=None)
+    with pytest.raises(LogtoAuthenticationError) as info:
+        connect(logto).applications.list()
+    assert "resource indicator" in str(info.value)
+    assert len(calls(logto, "POST", "/oidc/token")) == 2
+    assert len(calls(logto, "GET", "/api/applications")) == 2
+
+
+def test_retry_after_as_http_date_is_understood() -> None:
+    response = requests.Response()
+    response.headers["Retry-After"] = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = transport_module._retry_after_seconds(response)
+    assert seconds is not None and 25 <= seconds <= 31
 
 
 def test_wrong_m2m_secret_raises_authentication_error_with_hint(logto: LogtoStandIn) -> None:

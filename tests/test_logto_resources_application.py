@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from components.logto_api import LogtoAuthenticationError, LogtoConnectionError, LogtoInputError, clear_token_cache
+from components.logto_api import LogtoAuthenticationError, LogtoConnectionError, LogtoInputError, LogtoTimeoutError, clear_token_cache
 from components.logto_api import transport as transport_module
 from components.logto_resources import LogtoApplicationProvider
 from components.logto_resources.connection import api_from_props, marker
@@ -64,6 +65,14 @@ def engine_create(provider: LogtoApplicationProvider, props: dict[str, Any]) -> 
 
 def writes(logto: LogtoStandIn) -> list[tuple[str, str, Any]]:
     return [e for e in logto.requests_log if e[0] in {"POST", "PATCH", "PUT", "DELETE"} and not e[1].startswith("/oidc")]
+
+
+def wait_until(condition: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll the stand-in's state (its request threads finish on their own schedule)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "the stand-in never reached the expected state"
+        time.sleep(0.05)
 
 
 def apps_named(logto: LogtoStandIn, name: str) -> list[dict[str, Any]]:
@@ -235,6 +244,21 @@ def test_rerun_after_a_crashed_create_does_not_duplicate(logto: LogtoStandIn, pr
     assert [a["id"] for a in apps_named(logto, "LobeChat")] == [app_id]
     # The re-run also brought the half-configured application to the desired state.
     assert outs["post_sign_out_redirect_uris"] == ["http://lobe.localhost:3210/"]
+
+
+def test_create_timing_out_is_not_repeated_and_the_rerun_adopts_it(
+    logto: LogtoStandIn, provider: LogtoApplicationProvider
+) -> None:
+    # Logto answers after the client gave up: the POST may still commit, so a second POST could
+    # make a duplicate. The provider must fail with a re-run hint instead; the re-run adopts it.
+    props = inputs(logto, logto_timeout=0.3)
+    logto.faults.add(method="POST", path_prefix="/api/applications", kind="delay", seconds=1.0, times=1)
+    with pytest.raises(LogtoTimeoutError) as info:
+        provider.create(props)
+    assert "Run `pulumi up` again" in str(info.value)
+    wait_until(lambda: len(apps_named(logto, "LobeChat")) == 1)
+    app_id, _ = engine_create(provider, props)
+    assert [a["id"] for a in apps_named(logto, "LobeChat")] == [app_id]
 
 
 def test_bad_input_is_rejected_before_any_request(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:

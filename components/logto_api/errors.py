@@ -64,6 +64,12 @@ class LogtoError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def with_hint(self, hint: str) -> "LogtoError":
+        """Replace the hint (and the message built from it); returns ``self`` for ``raise exc.with_hint(...)``."""
+        self.hint = hint
+        self.args = (self._compose(),)
+        return self
+
 
 class LogtoInputError(LogtoError, ValueError):
     """A value was rejected before any request was sent; ``field`` names the offending setting."""

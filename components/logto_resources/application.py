@@ -16,7 +16,6 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from components.logto_api import (
     DEFAULT_SECRET_NAME,
-    LogtoError,
     LogtoInputError,
     LogtoNotFoundError,
     ManagementApi,
@@ -30,6 +29,8 @@ from .connection import (
     MARKER_KEYS,
     LogtoConnectionArgs,
     InputProblems,
+    create_without_duplicate,
+    read_inputs,
     api_from_props,
     connection_outputs,
     differs,
@@ -108,7 +109,7 @@ class LogtoApplicationProvider(ResourceProvider):
         except LogtoNotFoundError:
             return ReadResult("", {})
         outs = _outputs(props, app, secret)
-        return ReadResult(id_, outs, {k: outs.get(k) for k in INPUT_KEYS})
+        return ReadResult(id_, outs, read_inputs(outs, INPUT_KEYS))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """PATCH complete objects when the desired state changed; credentials alone change nothing in Logto."""
@@ -212,26 +213,20 @@ def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] 
 
 
 def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
-    """POST the application; if the response was lost, find it by marker before trying again."""
-    for attempt in (1, 2):
-        try:
-            return api.applications.create(
-                name=props["name"],
-                app_type=props["app_type"],
-                redirect_uris=props.get("redirect_uris") or [],
-                post_sign_out_redirect_uris=props.get("post_sign_out_redirect_uris") or [],
-                cors_allowed_origins=props.get("cors_allowed_origins") or [],
-                description=props.get("description"),
-                custom_data=marker(props),
-            )
-        except LogtoError as exc:
-            if not exc.may_have_reached_server or attempt == 2:
-                raise
-            log.info("create of application %r lost its response; looking for it by marker", props.get("name"))
-            found = _find_owned(api, props)
-            if found is not None:
-                return found
-    raise AssertionError("unreachable")
+    """POST the application; a lost response is resolved by marker (see ``create_without_duplicate``)."""
+    return create_without_duplicate(
+        lambda: api.applications.create(
+            name=props["name"],
+            app_type=props["app_type"],
+            redirect_uris=props.get("redirect_uris") or [],
+            post_sign_out_redirect_uris=props.get("post_sign_out_redirect_uris") or [],
+            cors_allowed_origins=props.get("cors_allowed_origins") or [],
+            description=props.get("description"),
+            custom_data=marker(props),
+        ),
+        lambda: _find_owned(api, props),
+        f"application {props.get('name')!r}",
+    )
 
 
 def _ensure_default_secret(api: ManagementApi, app_id: str) -> str:

@@ -21,6 +21,7 @@ from components.logto_api import LogtoError, LogtoInputError, LogtoNotFoundError
 from .connection import (
     CONNECTION_KEYS,
     InputProblems,
+    read_inputs,
     LogtoConnectionArgs,
     api_from_props,
     connection_outputs,
@@ -140,7 +141,7 @@ class LogtoApplicationSecretProvider(ResourceProvider):
         if secret is None:
             return ReadResult("", {})
         outs = _outputs(props, secret)
-        return ReadResult(id_, outs, {k: outs.get(k) for k in INPUT_KEYS})
+        return ReadResult(id_, outs, read_inputs(outs, INPUT_KEYS))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only the credentials changed (everything else replaces): re-read with the new ones."""

@@ -8,7 +8,8 @@ M2M secret only lives in the (encrypted) resource inputs and outputs.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import logging
+from typing import Any, Callable, Iterable, Mapping
 
 import pulumi
 from pulumi.dynamic import CheckFailure
@@ -19,8 +20,11 @@ from components.logto_api import (
     LogtoConnection,
     LogtoError,
     LogtoInputError,
+    LogtoTimeoutError,
     ManagementApi,
 )
+
+log = logging.getLogger(__name__)
 
 MANAGED_BY = "lobechat-logto"
 """Value of the ownership marker's ``managedBy`` key (the Pulumi project family that owns an object)."""
@@ -28,6 +32,8 @@ MANAGED_BY = "lobechat-logto"
 CONNECTION_KEYS = ("logto_endpoint", "logto_client_id", "logto_client_secret", "logto_resource")
 MARKER_KEYS = ("project", "stack", "resource_name")
 CONNECTION_SECRET_OUTPUTS = ("logto_client_secret",)
+TIMEOUT_KEY = "logto_timeout"
+"""Optional per-request timeout in seconds; client-side tuning only, so not part of any diff."""
 
 
 class LogtoConnectionArgs:
@@ -43,23 +49,29 @@ class LogtoConnectionArgs:
         client_id: pulumi.Input[str],
         client_secret: pulumi.Input[str],
         resource: pulumi.Input[str] = SELF_HOSTED_RESOURCE,
+        *,
+        timeout: float | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.client_id = client_id
         self.client_secret = client_secret
         self.resource = resource
+        self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"LogtoConnectionArgs(endpoint={self.endpoint!r}, client_id={self.client_id!r}, resource={self.resource!r})"
 
     def to_props(self) -> dict[str, Any]:
         """The flattened resource inputs (``logto_*``)."""
-        return {
+        props: dict[str, Any] = {
             "logto_endpoint": self.endpoint,
             "logto_client_id": self.client_id,
             "logto_client_secret": pulumi.Output.secret(self.client_secret),
             "logto_resource": self.resource,
         }
+        if self.timeout is not None:
+            props[TIMEOUT_KEY] = self.timeout
+        return props
 
 
 def ownership_props(resource_name: str) -> dict[str, Any]:
@@ -93,6 +105,7 @@ def connection_from_props(props: Mapping[str, Any]) -> LogtoConnection:
         client_id=props.get("logto_client_id"),  # type: ignore[arg-type]
         client_secret=props.get("logto_client_secret"),  # type: ignore[arg-type]
         resource=props.get("logto_resource") or SELF_HOSTED_RESOURCE,
+        timeout=props.get(TIMEOUT_KEY) or 10.0,
     )
 
 
@@ -186,4 +199,49 @@ def _normalise(value: Any) -> Any:
 
 def connection_outputs(props: Mapping[str, Any]) -> dict[str, Any]:
     """The ``logto_*`` properties carried into outputs (refresh and delete read them from there)."""
-    return {k: props.get(k) for k in CONNECTION_KEYS}
+    outs = {k: props.get(k) for k in CONNECTION_KEYS}
+    if props.get(TIMEOUT_KEY) is not None:
+        outs[TIMEOUT_KEY] = props[TIMEOUT_KEY]
+    return outs
+
+
+def read_inputs(outs: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The inputs ``read`` hands back (live values), so a refresh shows drift as input changes."""
+    inputs = {k: outs.get(k) for k in keys}
+    if outs.get(TIMEOUT_KEY) is not None:
+        inputs[TIMEOUT_KEY] = outs[TIMEOUT_KEY]
+    return inputs
+
+
+RERUN_HINT = (
+    "Logto may still be creating it. Run `pulumi up` again: it finds the object by its ownership "
+    "marker and takes it over instead of creating a second one."
+)
+
+
+def create_without_duplicate(
+    create: Callable[[], dict[str, Any]], find_owned: Callable[[], dict[str, Any] | None], what: str
+) -> dict[str, Any]:
+    """Run a create whose response may get lost, without ever leaving two objects behind.
+
+    The transport does not repeat a POST that may have reached Logto. Here, after such a failure,
+    the object is looked up by its ownership marker (sent inside the same POST, so it exists with
+    the object or not at all). Found: use it. Not found after a dropped connection or a 5xx: the
+    create did not happen, so it is sent once more. Not found after a timeout or a 504: the request
+    may still be running inside Logto and could commit after a second POST, so instead of risking a
+    duplicate the error is raised with a hint to re-run, and the re-run's lookup adopts the object.
+    """
+    for attempt in (1, 2):
+        try:
+            return create()
+        except LogtoError as exc:
+            if not exc.may_have_reached_server:
+                raise
+            log.info("create of %s lost its response; looking for it by its ownership marker", what)
+            found = find_owned()
+            if found is not None:
+                return found
+            still_in_flight = isinstance(exc, LogtoTimeoutError) or exc.status == 504
+            if still_in_flight or attempt == 2:
+                raise exc.with_hint(RERUN_HINT) from None
+    raise AssertionError("unreachable")

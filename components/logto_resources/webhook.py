@@ -18,7 +18,6 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 from components.logto_api import (
-    LogtoError,
     LogtoInputError,
     LogtoNotFoundError,
     ManagementApi,
@@ -33,6 +32,8 @@ from .connection import (
     MANAGED_BY,
     MARKER_KEYS,
     InputProblems,
+    create_without_duplicate,
+    read_inputs,
     LogtoConnectionArgs,
     api_from_props,
     connection_outputs,
@@ -159,7 +160,7 @@ class LogtoWebhookProvider(ResourceProvider):
         except LogtoNotFoundError:
             return ReadResult("", {})
         outs = _outputs(props, hook)
-        return ReadResult(id_, outs, {k: outs.get(k) for k in INPUT_KEYS})
+        return ReadResult(id_, outs, read_inputs(outs, INPUT_KEYS))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """PATCH the whole hook when its desired state changed; credentials alone change nothing in Logto."""
@@ -214,24 +215,18 @@ def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] 
 
 
 def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
-    """POST the hook; if the response was lost, find it by marker before trying again."""
-    for attempt in (1, 2):
-        try:
-            return api.hooks.create(
-                name=props["name"],
-                url=props["url"],
-                events=_events(props),
-                headers=_wire_headers(props),
-                enabled=props.get("enabled", True),
-            )
-        except LogtoError as exc:
-            if not exc.may_have_reached_server or attempt == 2:
-                raise
-            log.info("create of hook %r lost its response; looking for it by marker", props.get("name"))
-            found = _find_owned(api, props)
-            if found is not None:
-                return found
-    raise AssertionError("unreachable")
+    """POST the hook; a lost response is resolved by marker (see ``create_without_duplicate``)."""
+    return create_without_duplicate(
+        lambda: api.hooks.create(
+            name=props["name"],
+            url=props["url"],
+            events=_events(props),
+            headers=_wire_headers(props),
+            enabled=props.get("enabled", True),
+        ),
+        lambda: _find_owned(api, props),
+        f"hook {props.get('name')!r}",
+    )
 
 
 class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
