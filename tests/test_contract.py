@@ -19,7 +19,6 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -457,7 +456,9 @@ def test_contract_summary_is_printed(outcomes: list[StepOutcome], capsys: pytest
     lines += [f"  skipped {outcome.name}: {outcome.skip_reason}" for outcome in outcomes if not outcome.replayed]
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-    assert replayed > 0 and replayed + len(lines) - 1 == len(outcomes)
+    # the only steps without a stand-in equivalent are the admin tenant's (09: its own endpoint and row)
+    skip_reasons = [outcome.skip_reason or "" for outcome in outcomes if not outcome.replayed]
+    assert replayed > 0 and all("admin" in reason for reason in skip_reasons)
 
 
 def test_shape_comparison_reports_a_missing_key() -> None:

@@ -447,8 +447,8 @@ class PendingDelivery:
 class LogtoState:
     """Applications, their secrets, hooks, users and issued tokens of one stand-in, behind one lock.
 
-    ``issuer`` is set by the server once it knows its port. The ``*_for_test`` helpers are the
-    stand-in's equivalent of the SQL a real deployment runs (see ``insert_legacy_app``).
+    ``issuer`` is set by the server once it knows its port. ``insert_legacy_app`` is the stand-in's
+    equivalent of the bootstrap SQL; ``clock_ms`` may be replaced to move time (secret expiry, logs).
     """
 
     issuer: str = "http://127.0.0.1/oidc"
