@@ -369,7 +369,10 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     problems = _Problems()
     _unknown_keys(source, problems)
 
-    require_https = _bool(source, problems, "requireHttps", default=(stack == "prod"))
+    require_https = _parse_bool(source.get("requireHttps"), "requireHttps", problems, default=(stack == "prod"))
+    if stack == "prod" and not require_https:
+        problems.add("requireHttps", "cannot be turned off on the stack 'prod' (sign-in over plain http leaks sessions); remove it")
+        require_https = True
     generation = _generation(source, problems)
     gen = generation or 1  # generation-dependent checks still run when the generation is bad
 
@@ -389,7 +392,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     logto = _logto(source, problems, stack, require_https)
     postgres = _postgres(source, problems, stack, gen, logto)
     sso = _sso_providers(source, problems, stack, gen)
-    access_code = _auth(source, problems, stack, gen, lobechat_image)
+    access_code = _auth(source, problems, stack, gen)
     publish = _publish(source, problems, lobechat_url, logto)
     if logto is not None and publish is not None:
         logto = replace(logto, api_endpoint=_api_endpoint(logto, publish))
@@ -452,11 +455,6 @@ def _api_endpoint(logto: LogtoConfig, publish: PublishConfig) -> str:
     if ":" in address and not address.startswith("["):
         address = f"[{address}]"
     return f"http://{address}:{publish.logto_port}"
-
-
-def _bool(source: ConfigSource, problems: _Problems, key: str, default: bool, raw: Any = None) -> bool:
-    value = source.get(key) if raw is None else raw
-    return _parse_bool(value, key, problems, default)
 
 
 def _parse_bool(value: Any, key: str, problems: _Problems, default: bool) -> bool:
@@ -568,7 +566,8 @@ def _origin(
         )
         return None
     default_port = 443 if parts.scheme == "https" else 80
-    netloc = host if port is None else f"{host}:{port}"
+    bracketed = f"[{host}]" if ":" in host else host
+    netloc = bracketed if port is None else f"{bracketed}:{port}"
     return Origin(
         url=f"{parts.scheme}://{netloc}",
         scheme=parts.scheme,
@@ -843,7 +842,7 @@ def _provider_env(
     return SsoProvider(id=spec.id, emitted_id=spec.emitted_id[gen], env=env)
 
 
-def _auth(source: ConfigSource, problems: _Problems, stack: str, gen: int, image: str) -> pulumi.Input[str] | None:
+def _auth(source: ConfigSource, problems: _Problems, stack: str, gen: int) -> pulumi.Input[str] | None:
     obj = _object(source, problems, "auth")
     _unknown_fields(problems, "auth", obj, {"mode", "accessCode"})
     mode = str(obj.get("mode", "sso"))

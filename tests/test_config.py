@@ -295,3 +295,13 @@ def test_misspelled_key_is_reported_with_the_likely_key():
 def test_provider_secret_keys_are_known_keys():
     config = load(DEV, {"ssoGithubClientId": "kept-for-later"})
     assert [p.id for p in config.sso_providers] == ["logto"]
+
+
+def test_https_cannot_be_turned_off_on_prod():
+    problem = only_problem(with_(PROD, requireHttps=False), stack="prod")
+    assert problem.key == "lobechat-logto:requireHttps"
+
+
+def test_ipv6_origin_keeps_its_brackets():
+    config = load(with_(DEV, logto={**DEV["logto"], "apiEndpoint": "http://[::1]:3001"}))
+    assert config.logto.api_endpoint == "http://[::1]:3001"
