@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from tests.logto_standin import LogtoStandIn, WebhookReceiver, sign
+from tests.logto_standin.client import fetch_token, tamper_signature
 from tests.logto_standin.contract_files import contract_dir, openapi_spec_path
 from tests.logto_standin.webhooks import SIGNATURE_HEADER, encode_payload
 from tests.prereqs import require_or_skip
@@ -125,14 +126,6 @@ def _jwt_claims(token: str) -> dict[str, Any] | None:
     except (ValueError, binascii.Error):
         return None
     return claims if isinstance(claims, dict) else None
-
-
-def _tamper(token: str) -> str:
-    """The same token with one byte of its signature flipped."""
-    head, payload, signature = token.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
-    raw[0] ^= 0xFF
-    return f"{head}.{payload}.{base64.urlsafe_b64encode(bytes(raw)).rstrip(b'=').decode()}"
 
 
 def _closed_port_base() -> str:
@@ -251,7 +244,7 @@ class ContractReplay:
                          if item.rsplit(".", 1)[0] == token.rsplit(".", 1)[0]), None)
             if twin is None:
                 raise StepSkipped("bearer token of unknown origin")
-            return _tamper(self._live_bearer(twin))
+            return tamper_signature(self._live_bearer(twin))
         if _origin(str(claims.get("iss", ""))) != self.recorded_origin:
             raise StepSkipped(f"token minted by another endpoint ({_origin(str(claims.get('iss')))}, the admin "
                               "tenant), which the stand-in does not emulate")
@@ -259,12 +252,8 @@ class ContractReplay:
         secret = self.client_secrets.get(client_id)
         if secret is None:
             raise StepSkipped("no stand-in credentials for the client of this token")
-        answer = self.session.post(
-            self.logto.endpoint + "/oidc/token", auth=(client_id, secret),
-            data={"grant_type": "client_credentials", "resource": claims.get("aud", ""),
-                  "scope": claims.get("scope", "")},
-            timeout=10,
-        )
+        answer = fetch_token(self.logto.endpoint, client_id, secret, scope=claims.get("scope", ""),
+                             resource=claims.get("aud", ""), session=self.session)
         answer.raise_for_status()
         self.values[token] = answer.json()["access_token"]
         return self.values[token]

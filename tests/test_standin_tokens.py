@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from tests.logto_standin import LogtoStandIn
-from tests.logto_standin.client import StandInClient, fetch_token
+from tests.logto_standin.client import StandInClient, fetch_token, tamper_signature
 from tests.logto_standin.models import MANAGEMENT_API_RESOURCE
 
 
@@ -124,11 +123,7 @@ def test_garbage_bearer_token_is_jws_invalid(logto: LogtoStandIn) -> None:
 
 
 def test_tampered_token_fails_signature_verification(logto: LogtoStandIn, client: StandInClient) -> None:
-    head, payload, signature = client.token.split(".")
-    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
-    raw[-1] ^= 1
-    tampered = f"{head}.{payload}.{base64.urlsafe_b64encode(bytes(raw)).rstrip(b'=').decode()}"
-    answer = _api_status(logto, tampered)
+    answer = _api_status(logto, tamper_signature(client.token))
     assert (answer.status_code, answer.json()["data"]["code"]) == (401, "ERR_JWS_SIGNATURE_VERIFICATION_FAILED")
 
 

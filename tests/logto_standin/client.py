@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import requests
@@ -15,6 +16,14 @@ def fetch_token(endpoint: str, client_id: str, client_secret: str, *, scope: str
     caller = session or requests
     return caller.post(f"{endpoint}/oidc/token", auth=(client_id, client_secret), timeout=10,
                        data={"grant_type": "client_credentials", "resource": resource, "scope": scope})
+
+
+def tamper_signature(token: str) -> str:
+    """The same JWT with one byte of its signature flipped (header and claims untouched)."""
+    head, payload, signature = token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[0] ^= 0xFF
+    return f"{head}.{payload}.{base64.urlsafe_b64encode(bytes(raw)).rstrip(b'=').decode()}"
 
 
 class StandInClient:
