@@ -21,16 +21,17 @@ NETWORK_ALIAS = "lobechat"
 def healthcheck_test(generation: int) -> list[str]:
     """1.x has no health route: any answer below 500 from ``GET /``; 2.x: ``GET /api/version`` is 200.
 
-    The image is a minimal Node image (no curl), so the probe is node's fetch.
+    The image is ``FROM scratch`` with ``/bin/node`` (no curl), so the probe is node's fetch, to
+    127.0.0.1 because the server listens on 0.0.0.0 (IPv4) and ``localhost`` may resolve to ``::1``.
     """
     if generation == 2:
-        check = f"fetch('http://localhost:{LOBECHAT_CONTAINER_PORT}/api/version').then(r=>process.exit(r.ok?0:1))"
+        check = f"fetch('http://127.0.0.1:{LOBECHAT_CONTAINER_PORT}/api/version').then(r=>process.exit(r.ok?0:1))"
     else:
         check = (
-            f"fetch('http://localhost:{LOBECHAT_CONTAINER_PORT}/',{{redirect:'manual'}})"
+            f"fetch('http://127.0.0.1:{LOBECHAT_CONTAINER_PORT}/',{{redirect:'manual'}})"
             ".then(r=>process.exit(r.status<500?0:1))"
         )
-    return ["CMD", "node", "-e", check + ".catch(()=>process.exit(1))"]
+    return ["CMD", "/bin/node", "-e", check + ".catch(()=>process.exit(1))"]
 
 
 def network_aliases(url: Origin) -> list[str]:

@@ -31,9 +31,13 @@ def start_command(*, external_database: bool) -> str:
 
 
 def healthcheck_test(port: int) -> list[str]:
-    """``GET /api/status`` must answer 204; node's fetch, since the image has no curl."""
+    """``GET /api/status`` must answer 204; node's fetch, since the image has no curl.
+
+    127.0.0.1 rather than ``localhost``: Node may resolve ``localhost`` to ``::1`` first, which fails
+    where the container has no IPv6; Logto serves its default tenant on any non-admin host name.
+    """
     script = (
-        f"fetch('http://localhost:{port}/api/status')"
+        f"fetch('http://127.0.0.1:{port}/api/status')"
         ".then(r=>process.exit(r.status===204?0:1)).catch(()=>process.exit(1))"
     )
     return ["CMD", "node", "-e", script]

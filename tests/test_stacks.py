@@ -195,7 +195,7 @@ def test_logto_health_is_api_status_204_with_node(run):
     tests = c.plain("healthcheck")["tests"]
     port = env_of(c)["PORT"]
     assert tests[:3] == ["CMD", "node", "-e"]
-    assert f"http://localhost:{port}/api/status" in tests[3] and "204" in tests[3]
+    assert f"http://127.0.0.1:{port}/api/status" in tests[3] and "204" in tests[3]
 
 
 def test_logto_aliases_cover_localhost_endpoint_names(run):
@@ -328,9 +328,9 @@ def test_lobechat_starts_after_the_logto_resources(run):
 
 def test_lobechat_health_probe_follows_generation(run):
     script = container(run, "lobechat").plain("healthcheck")["tests"]
-    assert script[:3] == ["CMD", "node", "-e"]
+    assert script[:3] == ["CMD", "/bin/node", "-e"]
     path = "/api/version" if generation(run) == 2 else "/'"
-    assert f"http://localhost:3210{path}" in script[3]
+    assert f"http://127.0.0.1:3210{path}" in script[3]
 
 
 def test_lobechat_alias_is_its_host_name_on_localhost(run):
