@@ -56,7 +56,14 @@ class PostgresServer(pulumi.ComponentResource):
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.password = RandomSecret(f"{resource_name}-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        # Postgres takes the password only when it initialises an empty volume: a new value would lock
+        # Logto and LobeChat out of the existing data, so it is protected like the volume.
+        self.password = RandomSecret(
+            f"{resource_name}-password",
+            length=32,
+            alphabet=ALPHANUMERIC,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
         self.image = docker.RemoteImage(f"{resource_name}-image", name=config.image, keep_locally=True, opts=child)
         self.volume = docker.Volume(
             f"{resource_name}-data",

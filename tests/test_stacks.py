@@ -162,6 +162,10 @@ def test_postgres_password_is_generated_and_secret(run):
     assert "value" in password.additional_secret_outputs
 
 
+def test_postgres_password_is_protected_because_the_volume_keeps_the_first_one(run):
+    assert run.one(RANDOM_SECRET, "postgres-password").protect
+
+
 def test_postgres_health_is_pg_isready_over_tcp(run):
     tests = container(run, "postgres").plain("healthcheck")["tests"]
     assert tests[0] == "CMD-SHELL" and tests[1].startswith("pg_isready -h 127.0.0.1")
