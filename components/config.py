@@ -50,6 +50,7 @@ LOGTO_DEFAULT_PORT = 3001
 LOGTO_DEFAULT_ADMIN_PORT = 3002
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_LOOKING_NAME = re.compile(r"(_KEY|_SECRET|_PASSWORD|_TOKEN|_ACCESS_KEY_ID)$|^(ACCESS_CODE|PASSWORD)$")
 _RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
 
 
@@ -961,6 +962,14 @@ def _extra_env(
             continue
         if isinstance(value, (dict, list)) or value is None:
             problems.add(f"extraEnv.{name}", "must be a plain value (string, number or boolean)")
+            continue
+        if _SECRET_LOOKING_NAME.search(str(name)):
+            # extraEnv sits in the stack file in clear text; a key there is a leaked key.
+            problems.add(
+                f"extraEnv.{name}",
+                "looks like a secret, and extraEnv is stored in clear text; move it to extraSecretEnv: "
+                f"`pulumi config set --secret --path '{full_key('extraSecretEnv')}.{name}' <value>`",
+            )
             continue
         plain[str(name)] = _scalar_text(value)
 

@@ -240,6 +240,7 @@ def test_require_https_flag_applies_to_non_prod_stacks():
         ({**DEV, "lobechatGeneration": "2", "extraEnv": {"AUTH_AZURE_AD_ID": "x"}}, None, "dev", "extraEnv.AUTH_AZURE_AD_ID", "2.x exits"),
         ({**DEV, "lobechatGeneration": "2"}, {"extraSecretEnv": {"CLERK_SECRET_KEY": SECRET}}, "dev", "extraSecretEnv.CLERK_SECRET_KEY", "2.x exits"),
         ({**DEV, "webhook": {"enabled": "sometimes"}}, None, "dev", "webhook.enabled", "true or false"),
+        ({**DEV, "extraEnv": {"OPENAI_API_KEY": SECRET}}, None, "dev", "extraEnv.OPENAI_API_KEY", "extraSecretEnv"),
         ({**DEV, "resourcePrefix": "Bad Prefix"}, None, "dev", "resourcePrefix", "lower-case"),
         ({**DEV, "requireHttps": "perhaps"}, None, "dev", "requireHttps", "true or false"),
     ],
@@ -262,7 +263,8 @@ def test_error_message_lists_every_problem_with_full_keys():
 def test_errors_never_contain_secret_values():
     with pytest.raises(ConfigError) as info:
         load(
-            {**DEV, "lobechatGeneration": "2", "auth": {"accessCode": True}, "ssoProviders": ["logto", "github"]},
+            {**DEV, "lobechatGeneration": "2", "auth": {"accessCode": True}, "ssoProviders": ["logto", "github"],
+             "extraEnv": {"OPENAI_API_KEY": SECRET}},
             {"accessCode": SECRET, "ssoGithubClientSecret": SECRET, "extraSecretEnv": {"ACCESS_CODE": SECRET}},
         )
     assert SECRET not in str(info.value)
