@@ -6,6 +6,7 @@ import email.utils
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -86,6 +87,15 @@ def test_expired_token_is_refreshed_once_and_call_succeeds(logto: LogtoStandIn) 
     assert isinstance(api.applications.list(), list)
     assert len(calls(logto, "POST", "/oidc/token")) == 2
     assert [entry[2] for entry in calls(logto, "GET", "/api/applications")] == [200, 401, 200]
+
+
+def test_concurrent_calls_after_expiry_share_one_new_token(logto: LogtoStandIn) -> None:
+    connect(logto).applications.list()
+    logto.expire_all_tokens()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: connect(logto).hooks.list(), range(16)))
+    assert results == [[]] * 16
+    assert len(calls(logto, "POST", "/oidc/token")) == 2
 
 
 def test_token_rejected_twice_fails_after_one_refresh(logto: LogtoStandIn) -> None:

@@ -313,10 +313,16 @@ class LogtoTransport:
             _TOKEN_CACHE[key] = _CachedToken(token, time.monotonic() + lifetime - margin)
             return token
 
-    def invalidate_token(self) -> None:
-        """Drop this connection's cached token so the next call fetches a new one."""
+    def invalidate_token(self, rejected: str | None = None) -> None:
+        """Drop this connection's cached token so the next call fetches a new one.
+
+        With ``rejected``, only that token is dropped: when several threads hit the same expired
+        token, the first one's replacement is not thrown away by the others.
+        """
         with _TOKEN_LOCK:
-            _TOKEN_CACHE.pop(self.connection.cache_key, None)
+            cached = _TOKEN_CACHE.get(self.connection.cache_key)
+            if cached is not None and (rejected is None or cached.access_token == rejected):
+                del _TOKEN_CACHE[self.connection.cache_key]
 
     def _request_token(self) -> tuple[str, float]:
         conn = self.connection
@@ -383,7 +389,7 @@ class LogtoTransport:
                 # Expired or revoked token: one fresh token, one more try. A second 401 is final.
                 log.debug("401 on %s %s: refreshing the access token once", method, path)
                 refreshed = True
-                self.invalidate_token()
+                self.invalidate_token(token)
                 continue
             if response.status_code in expected_set:
                 return response
