@@ -114,6 +114,10 @@ class RecordedResource:
         """The input ``key`` with any secret marker removed."""
         return _unwrap(self.inputs.get(key, default))
 
+    def env(self) -> dict[str, str]:
+        """A container's ``envs`` (``NAME=value`` list) as a mapping."""
+        return dict(item.split("=", 1) for item in self.plain("envs", []))
+
 
 def _unwrap(value: Any) -> Any:
     value = rpc.unwrap_rpc_secret(value)

@@ -56,10 +56,6 @@ def generation(run: ProgramRun) -> int:
     return int(cfg(run, "lobechatGeneration", "1"))
 
 
-def env_of(container) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in container.plain("envs"))
-
-
 def management_endpoint(run: ProgramRun) -> str:
     """Where the program calls Logto: the endpoint, or its published loopback port for *.localhost."""
     endpoint = cfg(run, "logto")["endpoint"]
@@ -176,7 +172,7 @@ def test_postgres_health_is_pg_isready_over_tcp(run):
 
 def test_logto_environment_has_endpoints_database_and_ci(run):
     logto_cfg = cfg(run, "logto")
-    env = env_of(container(run, "logto"))
+    env = container(run, "logto").env()
     assert set(env) == {"DB_URL", "ENDPOINT", "ADMIN_ENDPOINT", "TRUST_PROXY_HEADER", "PORT", "ADMIN_PORT", "CI"}
     assert env["ENDPOINT"] == logto_cfg["endpoint"] and env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
     assert env["DB_URL"].startswith("postgresql://postgres:") and env["DB_URL"].endswith("@postgres:5432/logto")
@@ -197,7 +193,7 @@ def test_logto_image_is_the_pinned_one(run):
 def test_logto_health_is_api_status_204_with_node(run):
     c = container(run, "logto")
     tests = c.plain("healthcheck")["tests"]
-    port = env_of(c)["PORT"]
+    port = c.env()["PORT"]
     assert tests[:3] == ["CMD", "node", "-e"]
     assert f"http://127.0.0.1:{port}/api/status" in tests[3] and "204" in tests[3]
 
@@ -228,13 +224,13 @@ def test_bootstrap_runs_after_logto_is_healthy(run):
 def test_bootstrap_uses_the_postgres_image_and_logto_database(run):
     bootstrap = container(run, "logto-bootstrap-psql")
     assert bootstrap.plain("image") == container(run, "postgres").plain("image")
-    env = env_of(bootstrap)
+    env = bootstrap.env()
     assert env["PGHOST"] == "postgres" and env["PGDATABASE"] == "logto"
     assert bootstrap.is_secret("envs")
 
 
 def test_logto_resources_use_the_bootstrapped_credential(run):
-    bootstrap_env = env_of(container(run, "logto-bootstrap-psql"))
+    bootstrap_env = container(run, "logto-bootstrap-psql").env()
     for resource in (run.one(LOGTO_APPLICATION, "lobechat-application"), run.one(LOGTO_WEBHOOK, "lobechat-webhook")):
         assert resource.plain("logto_client_id") == "lobechat-logto-m2m"
         assert resource.is_secret("logto_client_secret")
@@ -277,12 +273,12 @@ def test_lobechat_image_follows_generation(run):
 
 
 def test_lobechat_environment_is_exactly_the_generations_set(run):
-    env = env_of(container(run, "lobechat"))
+    env = container(run, "lobechat").env()
     assert set(env) == (ENV_2X if generation(run) == 2 else ENV_1X)
 
 
 def test_lobechat_environment_carries_nothing_of_the_other_generation(run):
-    env = env_of(container(run, "lobechat"))
+    env = container(run, "lobechat").env()
     if generation(run) == 2:
         assert [name for name in env if FORBIDDEN_2X.search(name)] == []
         assert not env["APP_URL"].endswith("/")
@@ -295,7 +291,7 @@ def test_lobechat_environment_is_secret(run):
 
 
 def test_lobechat_urls_and_issuer_derive_from_config(run):
-    env = env_of(container(run, "lobechat"))
+    env = container(run, "lobechat").env()
     url = cfg(run, "lobechatUrl")
     assert env["APP_URL"] == url
     assert env["AUTH_LOGTO_ISSUER"] == cfg(run, "logto")["endpoint"] + "/oidc"
@@ -307,7 +303,7 @@ def test_lobechat_urls_and_issuer_derive_from_config(run):
 
 
 def test_lobechat_environment_is_wired_from_logto_outputs(run):
-    env = env_of(container(run, "lobechat"))
+    env = container(run, "lobechat").env()
     assert env["AUTH_LOGTO_ID"] == run.outputs["clientId"]
     assert env["AUTH_LOGTO_SECRET"] == run.outputs["clientSecret"]
     assert env["LOGTO_WEBHOOK_SIGNING_KEY"] == run.outputs["webhookSigningKey"]
@@ -320,7 +316,7 @@ def test_generation_2_gets_a_generated_rs256_jwks(run):
         assert jwks == []
         return
     assert len(jwks) == 1 and "jwks" in jwks[0].additional_secret_outputs
-    assert '"alg": "RS256"' in env_of(container(run, "lobechat"))["JWKS_KEY"]
+    assert '"alg": "RS256"' in container(run, "lobechat").env()["JWKS_KEY"]
 
 
 def test_lobechat_starts_after_the_logto_resources(run):
@@ -377,4 +373,4 @@ def test_secret_outputs_are_secret(run):
 
 
 def test_exported_environment_equals_the_containers(run):
-    assert run.outputs["lobechatEnvironment"] == env_of(container(run, "lobechat"))
+    assert run.outputs["lobechatEnvironment"] == container(run, "lobechat").env()

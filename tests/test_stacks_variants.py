@@ -29,10 +29,6 @@ def dev_with(**changes) -> dict:
     return config
 
 
-def env_of(container) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in container.plain("envs"))
-
-
 def names(run, typ) -> set[str]:
     return {r.name for r in run.of_type(typ)}
 
@@ -49,7 +45,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
     assert app.plain("logto_client_id") == "m2m-id"
     assert app.is_secret("logto_client_secret")
-    env = env_of(run.one(CONTAINER, "lobechat"))
+    env = run.one(CONTAINER, "lobechat").env()
     assert env["AUTH_LOGTO_ISSUER"] == "https://abc123.logto.app/oidc"
     assert run.outputs["logtoAdminUrl"] == "https://cloud.logto.io/abc123"
 
@@ -65,20 +61,20 @@ def test_external_postgres_has_no_database_container_and_seeds_with_encrypt_base
     assert run.of_type(VOLUME) == []
     logto = run.one(CONTAINER, "logto")
     assert "--encrypt-base-role" in logto.plain("entrypoints")[2]
-    assert env_of(logto)["DB_URL"] == "postgresql://u:p@db.example.com:5432/logto"
+    assert logto.env()["DB_URL"] == "postgresql://u:p@db.example.com:5432/logto"
     lobechat = run.one(CONTAINER, "lobechat")
-    assert env_of(lobechat)["DATABASE_URL"] == "postgresql://u:p@db.example.com:5432/lobechat"
+    assert lobechat.env()["DATABASE_URL"] == "postgresql://u:p@db.example.com:5432/lobechat"
     assert lobechat.is_secret("envs")
     # The bootstrap still needs psql: from the generation's Postgres image.
     assert run.one(REMOTE_IMAGE, "psql-client-image").plain("name") == POSTGRES_IMAGES[1]
-    assert env_of(run.one(CONTAINER, "logto-bootstrap-psql"))["PGHOST"] == "db.example.com"
+    assert run.one(CONTAINER, "logto-bootstrap-psql").env()["PGHOST"] == "db.example.com"
 
 
 def test_generation_2_on_the_dev_host_uses_paradedb_and_the_2x_environment():
     run = run_program("dev", dev_with(lobechatGeneration="2"))
     assert run.one(REMOTE_IMAGE, "postgres-image").plain("name").startswith("paradedb/paradedb:")
     assert run.one(REMOTE_IMAGE, "lobechat-image").plain("name") == "lobehub/lobehub:2.2.10"
-    env = env_of(run.one(CONTAINER, "lobechat"))
+    env = run.one(CONTAINER, "lobechat").env()
     assert {"AUTH_SECRET", "AUTH_SSO_PROVIDERS", "JWKS_KEY"} <= set(env)
     assert not any(name.startswith(("NEXT_AUTH", "NEXTAUTH")) for name in env)
 
@@ -86,7 +82,7 @@ def test_generation_2_on_the_dev_host_uses_paradedb_and_the_2x_environment():
 def test_disabled_webhook_means_no_hook_and_no_signing_key():
     run = run_program("dev", dev_with(webhook={"enabled": False}))
     assert run.of_type(LOGTO_WEBHOOK) == []
-    assert "LOGTO_WEBHOOK_SIGNING_KEY" not in env_of(run.one(CONTAINER, "lobechat"))
+    assert "LOGTO_WEBHOOK_SIGNING_KEY" not in run.one(CONTAINER, "lobechat").env()
     assert "webhookSigningKey" not in run.outputs
 
 
@@ -97,7 +93,7 @@ def test_other_providers_follow_logto_with_their_secret_credentials():
         {f"{NS}:ssoGithubClientId": "gh", f"{NS}:ssoGithubClientSecret": SECRET,
          f"{NS}:ssoKeycloakClientId": "kc", f"{NS}:ssoKeycloakClientSecret": SECRET},
     )
-    env = env_of(run.one(CONTAINER, "lobechat"))
+    env = run.one(CONTAINER, "lobechat").env()
     assert env["NEXT_AUTH_SSO_PROVIDERS"] == "logto,github,keycloak"
     assert env["AUTH_GITHUB_SECRET"] == SECRET and env["AUTH_KEYCLOAK_ISSUER"] == "https://kc.example.com/realms/x"
     assert run.one(CONTAINER, "lobechat").is_secret("envs")
