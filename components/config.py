@@ -728,10 +728,16 @@ def _postgres(
             problems.add("postgres.image", "only applies when postgres.mode is \"container\"; remove it")
         else:
             image = _pinned_image(problems, "postgres.image", obj["image"]) or image
-    # ParadeDB's own init scripts create pg_cron, so it must stay preloaded next to pg_search.
     command: tuple[str, ...] = ()
-    if gen == 2:
+    if mode == "container" and "paradedb" in split_image(image)[0]:
+        # ParadeDB's own init scripts create pg_cron, so it must stay preloaded next to pg_search.
         command = ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron")
+    elif mode == "container" and gen == 2:
+        problems.add(
+            "postgres.image",
+            f"LobeChat 2.x needs the pg_search extension (from 2.1.40): use a ParadeDB image such as "
+            f"'{POSTGRES_IMAGES[2]}', or remove the setting",
+        )
     logto_url = lobechat_url = None
     if mode == "external":
         lobechat_url = source.get_secret("postgresLobechatUrl")
@@ -748,9 +754,6 @@ def _postgres(
                 )
     return PostgresConfig(mode=mode, image=image, command=command,
                           logto_database_url=logto_url, lobechat_database_url=lobechat_url)
-
-
-_SETTING_NAMES = {"issuer", "tenantId", "authorityUrl", "domain", "region", "userPoolId"}
 
 
 def _sso_providers(source: ConfigSource, problems: _Problems, stack: str, gen: int) -> list[SsoProvider]:

@@ -215,6 +215,7 @@ def test_require_https_flag_applies_to_non_prod_stacks():
         ({**DEV, "postgres": {"mode": "external"}}, {"postgresLobechatUrl": SECRET}, "dev", "postgresLogtoUrl", "pulumi config set --secret"),
         ({**DEV, "postgres": {"mode": "rds"}}, None, "dev", "postgres.mode", "external"),
         ({**DEV, "postgres": {"image": "postgres:latest"}}, None, "dev", "postgres.image", "pin a version"),
+        ({**DEV, "lobechatGeneration": "2", "postgres": {"image": "pgvector/pgvector:pg17"}}, None, "dev", "postgres.image", "pg_search"),
         ({**DEV, "ssoProviders": ["logto", "facebook"]}, None, "dev", "ssoProviders[1]", "unknown provider id 'facebook'"),
         ({**DEV, "ssoProviders": ["logto", "logto"]}, None, "dev", "ssoProviders[1]", "listed twice"),
         ({**DEV, "ssoProviders": []}, None, "dev", "ssoProviders", "non-empty list"),
@@ -307,3 +308,12 @@ def test_https_cannot_be_turned_off_on_prod():
 def test_ipv6_origin_keeps_its_brackets():
     config = load(with_(DEV, logto={**DEV["logto"], "apiEndpoint": "http://[::1]:3001"}))
     assert config.logto.api_endpoint == "http://[::1]:3001"
+
+
+def test_paradedb_image_override_keeps_pg_search_preloaded():
+    config = load(with_(DEV, lobechatGeneration="2", postgres={"image": "paradedb/paradedb:0.26.0-pg18"}))
+    assert config.postgres.command == ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron")
+
+
+def test_generation_1_keeps_the_image_default_command():
+    assert load(DEV).postgres.command == ()
