@@ -841,7 +841,8 @@ def _provider_env(
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 problems.add(f"{key}.{f.source}", f"must be an http(s) URL (the provider's {f.source})")
                 continue
-            text = text.rstrip("/")
+            # Kept exactly as written: the issuer must equal what the provider advertises, and some
+            # (Auth0) advertise a trailing slash.
         env[f.env_var] = text
     return SsoProvider(id=spec.id, emitted_id=spec.emitted_id[gen], env=env)
 

@@ -127,7 +127,7 @@ def test_sso_provider_order_is_kept_and_credentials_come_from_secret_keys():
     )
     assert [p.emitted_id for p in config.sso_providers] == ["logto", "github", "auth0"]
     assert config.sso_providers[1].env == {"AUTH_GITHUB_ID": "gh-id", "AUTH_GITHUB_SECRET": SECRET}
-    assert config.sso_providers[2].env["AUTH_AUTH0_ISSUER"] == "https://x.auth0.com"
+    assert config.sso_providers[2].env["AUTH_AUTH0_ISSUER"] == "https://x.auth0.com/"  # as the provider advertises it
 
 
 def test_microsoft_entra_id_is_emitted_as_microsoft_on_generation_2():
