@@ -204,6 +204,21 @@ def test_adopt_id_of_other_type_is_refused(logto: LogtoStandIn, provider: LogtoA
     assert info.value.field == "app_type"
 
 
+def test_adopt_id_of_app_owned_by_another_stack_is_refused(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
+    prod_id, _ = engine_create(provider, inputs(logto, stack="prod"))
+    with pytest.raises(LogtoInputError) as info:
+        provider.create(inputs(logto, adopt_id=prod_id))
+    assert "lobechat-logto/prod" in str(info.value)
+    assert logto.state.applications[prod_id]["customData"]["stack"] == "prod"
+
+
+def test_public_client_has_no_secret_and_none_is_created(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
+    app_id, outs = engine_create(provider, inputs(logto, app_type="SPA", resource_name="spa"))
+    assert outs["client_secret"] == ""
+    assert logto.state.secrets[app_id] == []
+    assert provider.diff(app_id, provider.read(app_id, outs).outs, inputs(logto, app_type="SPA", resource_name="spa")).changes is False
+
+
 def test_create_after_lost_state_reuses_marked_application(logto: LogtoStandIn, provider: LogtoApplicationProvider) -> None:
     first_id, _ = engine_create(provider, inputs(logto))
     second_id, _ = engine_create(provider, inputs(logto))

@@ -142,6 +142,14 @@ def test_adopt_id_takes_over_existing_hook(logto: LogtoStandIn, provider: LogtoW
     same_secret(outs["signing_key"], existing["signingKey"], "adopted signing_key")
 
 
+def test_adopt_id_of_hook_owned_by_another_stack_is_refused(logto: LogtoStandIn, provider: LogtoWebhookProvider) -> None:
+    prod_id, _ = engine_create(provider, inputs(logto, stack="prod"))
+    with pytest.raises(LogtoInputError) as info:
+        provider.create(inputs(logto, adopt_id=prod_id))
+    assert info.value.field == "adopt_id"
+    assert logto.state.hooks[prod_id]["config"]["headers"][MARKER_HEADER].endswith("/prod/lobechat-user-sync")
+
+
 def test_adopt_id_of_missing_hook_is_a_clear_error(logto: LogtoStandIn, provider: LogtoWebhookProvider) -> None:
     with pytest.raises(LogtoInputError) as info:
         provider.create(inputs(logto, adopt_id="no-such-hook"))

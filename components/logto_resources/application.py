@@ -31,6 +31,7 @@ from .connection import (
     InputProblems,
     create_without_duplicate,
     read_inputs,
+    refuse_foreign_owner,
     api_from_props,
     connection_outputs,
     differs,
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 DESIRED_KEYS = ("name", "description", "redirect_uris", "post_sign_out_redirect_uris", "cors_allowed_origins")
 INPUT_KEYS = (*DESIRED_KEYS, "app_type", "adopt_id", *MARKER_KEYS, *CONNECTION_KEYS)
 SECRET_OUTPUTS = ("client_secret",)
+PUBLIC_CLIENT_TYPES = frozenset({"SPA", "Native"})
+"""Public clients have no secret: their ``client_secret`` output stays empty."""
 
 
 def _outputs(props: Mapping[str, Any], app: Mapping[str, Any], client_secret: str | None) -> dict[str, Any]:
@@ -84,7 +87,7 @@ class LogtoApplicationProvider(ResourceProvider):
         if adopt_id and (is_unknown(adopt_id) or adopt_id != id_):
             replaces.append("adopt_id")
         changed = [k for k in (*DESIRED_KEYS, *MARKER_KEYS, *CONNECTION_KEYS) if differs(olds, news, k)]
-        missing_secret = not olds.get("client_secret")
+        missing_secret = not olds.get("client_secret") and olds.get("app_type") not in PUBLIC_CLIENT_TYPES
         return DiffResult(changes=bool(replaces or changed or missing_secret), replaces=replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -97,7 +100,7 @@ class LogtoApplicationProvider(ResourceProvider):
         else:
             owned = _find_owned(api, props)
             app = _apply(api, owned["id"], props) if owned else _create_without_duplicate(api, props)
-        secret = _ensure_default_secret(api, app["id"])
+        secret = _ensure_default_secret(api, app)
         return CreateResult(app["id"], _outputs(props, app, secret))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -105,7 +108,7 @@ class LogtoApplicationProvider(ResourceProvider):
         api = api_from_props(props)
         try:
             app = api.applications.get(id_)
-            secret = api.applications.default_secret(id_)
+            secret = None if app.get("type") in PUBLIC_CLIENT_TYPES else api.applications.default_secret(id_)
         except LogtoNotFoundError:
             return ReadResult("", {})
         outs = _outputs(props, app, secret)
@@ -118,7 +121,7 @@ class LogtoApplicationProvider(ResourceProvider):
             app = _apply(api, id_, news)
         else:
             app = api.applications.get(id_)
-        secret = _ensure_default_secret(api, id_)
+        secret = _ensure_default_secret(api, app)
         return UpdateResult({**olds, **news, **_outputs(news, app, secret)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -155,13 +158,15 @@ def _oidc_metadata(props: Mapping[str, Any], live: Mapping[str, Any] | None = No
     }
 
 
-def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
+def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any], *, adopting: bool = False) -> dict[str, Any]:
     """Bring an existing application to the desired state (one GET, one PATCH).
 
     Logto replaces the metadata objects wholesale, so the live objects are merged with ours: fields
     this resource does not manage (a logo URI, token TTLs set in the console) survive.
     """
     live = api.applications.get(app_id)
+    if adopting:
+        refuse_foreign_owner("adopt_id", f"application {app_id}", marker_props_from_custom_data(live.get("customData")), props)
     if live.get("type") != props.get("app_type"):
         raise LogtoInputError(
             "app_type",
@@ -183,7 +188,7 @@ def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any]) -> dict[st
 
 def _adopt(api: ManagementApi, adopt_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return _apply(api, adopt_id, props)
+        return _apply(api, adopt_id, props, adopting=True)
     except LogtoNotFoundError:
         raise LogtoInputError(
             "adopt_id",
@@ -229,12 +234,17 @@ def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> d
     )
 
 
-def _ensure_default_secret(api: ManagementApi, app_id: str) -> str:
-    """The value of "Default secret", created when missing (the app's own ``secret`` is internal)."""
-    value = api.applications.default_secret(app_id)
+def _ensure_default_secret(api: ManagementApi, app: Mapping[str, Any]) -> str:
+    """The value of "Default secret", created when missing (the app's own ``secret`` is internal).
+
+    Public clients (SPA, Native) have no secret at all: "".
+    """
+    if app.get("type") in PUBLIC_CLIENT_TYPES:
+        return ""
+    value = api.applications.default_secret(app["id"])
     if value:
         return value
-    return api.applications.create_secret(app_id, DEFAULT_SECRET_NAME)["value"]
+    return api.applications.create_secret(app["id"], DEFAULT_SECRET_NAME)["value"]
 
 
 def _as_list(value: Any) -> Any:

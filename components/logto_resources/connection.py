@@ -245,3 +245,19 @@ def create_without_duplicate(
             if still_in_flight or attempt == 2:
                 raise exc.with_hint(RERUN_HINT) from None
     raise AssertionError("unreachable")
+
+
+def refuse_foreign_owner(field: str, what: str, owner: Mapping[str, str], props: Mapping[str, Any]) -> None:
+    """Refuse to adopt an object whose marker names another project or stack.
+
+    Two stacks adopting the same object would each rewrite it to their own desired state on every
+    `pulumi up`; the same stack under another logical name (a rename) is fine.
+    """
+    if not owner.get("project") and not owner.get("stack"):
+        return
+    if (owner.get("project"), owner.get("stack")) != (props.get("project"), props.get("stack")):
+        raise LogtoInputError(
+            field,
+            f"{what} is managed by stack {owner.get('project')}/{owner.get('stack')}",
+            hint="Remove it from that stack (or delete its resource there) before adopting it here.",
+        )

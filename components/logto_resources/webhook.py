@@ -34,6 +34,7 @@ from .connection import (
     InputProblems,
     create_without_duplicate,
     read_inputs,
+    refuse_foreign_owner,
     LogtoConnectionArgs,
     api_from_props,
     connection_outputs,
@@ -141,6 +142,9 @@ class LogtoWebhookProvider(ResourceProvider):
         adopt_id = props.get("adopt_id")
         if adopt_id:
             try:
+                live = api.hooks.get(adopt_id)
+                owner = _marker_props((live.get("config") or {}).get("headers") or {})
+                refuse_foreign_owner("adopt_id", f"hook {adopt_id}", owner, props)
                 hook = _apply(api, adopt_id, props)
             except LogtoNotFoundError:
                 raise LogtoInputError(
