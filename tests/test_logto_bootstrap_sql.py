@@ -6,7 +6,8 @@ exactly the arguments and environment the bootstrap container gets (`psql_argume
 `bootstrap_environment`), so these tests exercise what the container runs.
 
 Versions: the one pinned by the stack's Logto image, and 1.37.1, the version the recorded Management
-API exchanges come from.
+API exchanges come from. Also checked: the credential survives what the Logto container does at each
+start (``db seed --swe``) and after a version bump (``db alteration deploy``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -58,19 +60,21 @@ def logto_cli_script(version: str) -> Path:
     return base / f"logto-cli-{version}" / "node_modules/@logto/cli/bin/logto.js"
 
 
-def seed_logto_database(pg: RealPostgres, database: str, version: str) -> None:
-    """Run the real ``logto db seed`` (which also creates the database) at ``version``."""
+def run_logto_cli(pg: RealPostgres, database: str, version: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``logto`` CLI at ``version`` against ``database``; raise with its output on failure."""
     node = node_binary()
     env = {
         "PATH": f"{node.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": os.environ.get("HOME", "/tmp"),
         # The URL goes through the environment (the CLI reads DB_URL), not the command line.
         "DB_URL": pg.url(database),
+        # `db alteration deploy` asks for confirmation unless it runs under CI.
+        "CI": "true",
     }
     # An empty working directory: the CLI loads a `.env` from its working directory.
-    with tempfile.TemporaryDirectory(prefix="logto-seed-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="logto-cli-") as workdir:
         result = subprocess.run(
-            [str(node), str(logto_cli_script(version)), "db", "seed", "--swe"],
+            [str(node), str(logto_cli_script(version)), *args],
             cwd=workdir,
             env=env,
             capture_output=True,
@@ -80,9 +84,27 @@ def seed_logto_database(pg: RealPostgres, database: str, version: str) -> None:
         )
     if result.returncode != 0:
         raise RuntimeError(
-            f"`logto db seed` {version} failed (exit {result.returncode}):\n"
+            f"`logto {' '.join(args)}` {version} failed (exit {result.returncode}):\n"
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
+    return result
+
+
+def seed_logto_database(pg: RealPostgres, database: str, version: str) -> None:
+    """Run the real ``logto db seed --swe`` (which also creates the database) at ``version``."""
+    run_logto_cli(pg, database, version, "db", "seed", "--swe")
+
+
+def _require_cli(version: str) -> None:
+    require_or_skip(
+        os.access(node_binary(), os.X_OK),
+        f"Node 22 not found at {node_binary()}: run .ci/install-test-deps or set LOGTO_TEST_NODE",
+    )
+    require_or_skip(
+        logto_cli_script(version).is_file(),
+        f"@logto/cli {version} not found at {logto_cli_script(version)}: run .ci/install-test-deps "
+        f"or set LOGTO_TEST_CLI_DIR",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -94,22 +116,22 @@ def postgres() -> Iterator[RealPostgres]:
         yield server
 
 
+@dataclass(frozen=True)
+class SeededTemplate:
+    """A database seeded by ``@logto/cli`` at ``version``, used only as a template."""
+
+    database: str
+    version: str
+
+
 @pytest.fixture(scope="session", params=LOGTO_VERSIONS, ids=lambda v: f"logto-{v}")
-def seeded_template(request: pytest.FixtureRequest, postgres: RealPostgres) -> str:
-    """A database seeded by ``@logto/cli`` at one version, used only as a template."""
+def seeded_template(request: pytest.FixtureRequest, postgres: RealPostgres) -> SeededTemplate:
+    """Seeded once per CLI version per session; tests work on copies."""
     version: str = request.param
-    require_or_skip(
-        os.access(node_binary(), os.X_OK),
-        f"Node 22 not found at {node_binary()}: run .ci/install-test-deps or set LOGTO_TEST_NODE",
-    )
-    require_or_skip(
-        logto_cli_script(version).is_file(),
-        f"@logto/cli {version} not found at {logto_cli_script(version)}: run .ci/install-test-deps "
-        f"or set LOGTO_TEST_CLI_DIR",
-    )
+    _require_cli(version)
     database = "seeded_" + version.replace(".", "_")
     seed_logto_database(postgres, database, version)
-    return database
+    return SeededTemplate(database=database, version=version)
 
 
 def _create_database(postgres: RealPostgres, template: str | None) -> str:
@@ -128,9 +150,9 @@ def _drop_database(postgres: RealPostgres, name: str) -> None:
 
 
 @pytest.fixture()
-def logto_db(postgres: RealPostgres, seeded_template: str) -> Iterator[str]:
+def logto_db(postgres: RealPostgres, seeded_template: SeededTemplate) -> Iterator[str]:
     """A fresh copy of the seeded database for one test."""
-    name = _create_database(postgres, seeded_template)
+    name = _create_database(postgres, seeded_template.database)
     yield name
     _drop_database(postgres, name)
 
@@ -432,3 +454,59 @@ def test_wrong_password_fails_to_connect_without_changing_anything(
     assert result.returncode == 2
     assert "wrong-password" not in result.stderr
     assert application_row(postgres, logto_db) is None
+
+
+@pytest.fixture()
+def recorded_version_db(postgres: RealPostgres) -> Iterator[str]:
+    """A database freshly seeded by the CLI of the recorded version (to be upgraded by a test)."""
+    _require_cli(RECORDED_LOGTO_VERSION)
+    _require_cli(PINNED_LOGTO_VERSION)
+    name = "u_" + uuid.uuid4().hex[:16]
+    seed_logto_database(postgres, name, RECORDED_LOGTO_VERSION)
+    yield name
+    _drop_database(postgres, name)
+
+
+def _credential_rows(postgres: RealPostgres, database: str) -> tuple[object, object]:
+    rows = snapshot(postgres, database)
+    return (
+        [row for row in rows["applications"] if row[2] == APP_ID],
+        [row for row in rows["applications_roles"] if row[3] == APP_ID],
+    )
+
+
+@pytest.mark.skipif(PINNED_LOGTO_VERSION == RECORDED_LOGTO_VERSION, reason="no upgrade to test")
+def test_credential_survives_an_upgrade_to_the_pinned_version(
+    postgres: RealPostgres, recorded_version_db: str, script_file: Path
+) -> None:
+    # What the Logto container's start command does after the pinned image changed.
+    assert run_bootstrap(postgres, recorded_version_db, script_file).returncode == 0
+    before = _credential_rows(postgres, recorded_version_db)
+
+    run_logto_cli(postgres, recorded_version_db, PINNED_LOGTO_VERSION, "db", "alteration", "deploy", PINNED_LOGTO_VERSION)
+    again = run_bootstrap(postgres, recorded_version_db, script_file)
+
+    assert again.returncode == 0, again.stderr
+    assert _credential_rows(postgres, recorded_version_db) == before
+
+
+def test_reseeding_on_logto_restart_keeps_the_credential(
+    postgres: RealPostgres, logto_db: str, seeded_template: SeededTemplate, script_file: Path
+) -> None:
+    # The Logto container runs `db seed --swe` at every start; it must skip an existing database.
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    before = snapshot(postgres, logto_db)
+
+    seed = run_logto_cli(postgres, logto_db, seeded_template.version, "db", "seed", "--swe")
+
+    assert "Seeding skipped" in seed.stdout + seed.stderr
+    assert snapshot(postgres, logto_db) == before
+
+
+def test_database_url_parameters_reach_psql(postgres: RealPostgres, logto_db: str, script_file: Path) -> None:
+    url = postgres.url(logto_db) + "?sslmode=disable&connect_timeout=5"
+
+    result = run_bootstrap(postgres, logto_db, script_file, environment=bootstrap_environment(url, SECRET))
+
+    assert result.returncode == 0, result.stderr
+    assert application_row(postgres, logto_db) is not None
