@@ -338,7 +338,9 @@ def bootstrap_environment(database_url: str, app_secret: str) -> dict[str, str]:
     }
 
 
-def check_bootstrap_exit(exit_code: int | None, logs: str | None, *, container: str = "") -> None:
+def check_bootstrap_exit(
+    exit_code: int | None, logs: str | None, *, container: str = "", urn: str = ""
+) -> None:
     """Raise `LogtoBootstrapError` unless the bootstrap container exited 0.
 
     ``logs`` are psql's output; the script never prints the secret, and psql's terse errors carry
@@ -354,11 +356,13 @@ def check_bootstrap_exit(exit_code: int | None, logs: str | None, *, container: 
         )
     meaning = _PSQL_EXIT_MEANINGS.get(exit_code, "unexpected exit code")
     output = (logs or "").strip() or "(no output)"
+    # The failed container stays in the state with its exit code, so a plain `pulumi up` would not
+    # run it again: say how to.
+    target = f"'{urn}'" if urn else "<URN of the bootstrap container (pulumi stack --show-urns)>"
     raise LogtoBootstrapError(
         f"the Logto bootstrap (psql) exited with code {exit_code}{where}: {meaning}.\n"
         f"psql said:\n{output}\n"
-        "Fix the cause, then re-run the step: `pulumi up --replace <URN of the bootstrap container>` "
-        "(see `pulumi stack --show-urns`), or change the secret, which re-runs it."
+        f"Fix the cause, then run the step again with: pulumi up --replace {target}"
     )
 
 
@@ -428,8 +432,12 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
         )
 
         outcome = pulumi.Output.all(
-            self.container.exit_code, self.container.container_logs, self.container.name
-        ).apply(lambda values: check_bootstrap_exit(values[0], values[1], container=values[2] or ""))
+            self.container.exit_code, self.container.container_logs, self.container.name, self.container.urn
+        ).apply(
+            lambda values: check_bootstrap_exit(
+                values[0], values[1], container=values[2] or "", urn=values[3] or ""
+            )
+        )
         self.app_id = outcome.apply(lambda _: app_id)
         self.app_secret = pulumi.Output.secret(
             pulumi.Output.all(outcome, app_secret).apply(lambda values: values[1])

@@ -275,7 +275,7 @@ def test_non_zero_exit_fails_the_program_with_psql_message(monitor: RecordingMon
     message = str(raised.value)
     assert "exited with code 3" in message
     assert "does not exist" in message
-    assert "pulumi up --replace" in message
+    assert "pulumi up --replace 'urn:pulumi:test::lobechat-logto::" in message
 
 
 def test_missing_exit_code_fails_the_program(monitor: RecordingMonitor) -> None:
