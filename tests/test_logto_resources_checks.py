@@ -185,3 +185,17 @@ def test_secret_diff_rename_replaces_creating_first() -> None:
     result = LogtoApplicationSecretProvider().diff("app1/rotation-1", olds, secret_inputs(secret_name="rotation-2"))
     assert result.replaces == ["secret_name"]
     assert result.delete_before_replace is False
+
+
+def test_connection_args_repr_hides_the_secret() -> None:
+    from components.logto_resources import LogtoConnectionArgs
+
+    leaked = SECRET in repr(LogtoConnectionArgs("http://auth.localhost:3001", "m2m", SECRET))
+    assert not leaked, "the M2M secret appears in LogtoConnectionArgs' repr (not shown)"
+
+
+def test_connection_timeout_input_reaches_the_client() -> None:
+    from components.logto_resources.connection import connection_from_props
+
+    assert connection_from_props({**CONNECTION, "logto_timeout": 2.5}).timeout == 2.5
+    assert connection_from_props(CONNECTION).timeout == 10.0
