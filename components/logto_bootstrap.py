@@ -338,6 +338,17 @@ def bootstrap_environment(database_url: str, app_secret: str) -> dict[str, str]:
     }
 
 
+# Docker's log stream frames each chunk with an 8-byte header (stream 1 or 2, three zero bytes, a
+# 4-byte length); the provider stores container_logs with those headers in it.
+_LOG_FRAME_HEADER = re.compile(r"[\x01\x02]\x00\x00\x00.{4}", re.DOTALL)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def readable_container_logs(logs: str | None) -> str:
+    """The container's output without Docker's stream frame headers or other control characters."""
+    return _CONTROL_CHARACTERS.sub("", _LOG_FRAME_HEADER.sub("", logs or "")).strip()
+
+
 def check_bootstrap_exit(
     exit_code: int | None, logs: str | None, *, container: str = "", urn: str = ""
 ) -> None:
@@ -355,7 +366,7 @@ def check_bootstrap_exit(
             "(attach=True, must_run=False) so the stack can tell whether the credential was created"
         )
     meaning = _PSQL_EXIT_MEANINGS.get(exit_code, "unexpected exit code")
-    output = (logs or "").strip() or "(no output)"
+    output = readable_container_logs(logs) or "(no output)"
     # The failed container stays in the state with its exit code, so a plain `pulumi up` would not
     # run it again: say how to.
     target = f"'{urn}'" if urn else "<URN of the bootstrap container (pulumi stack --show-urns)>"

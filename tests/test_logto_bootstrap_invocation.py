@@ -16,6 +16,7 @@ from components.logto_bootstrap import (
     bootstrap_environment,
     bootstrap_sql,
     check_bootstrap_exit,
+    readable_container_logs,
     libpq_environment,
     management_link_id,
     psql_arguments,
@@ -141,6 +142,20 @@ def test_non_zero_exit_raises_with_its_meaning_and_psql_output(code: int, meanin
     assert f"exited with code {code} (container c1)" in message
     assert meaning in message
     assert "something specific" in message
+
+
+def test_docker_stream_headers_are_removed_from_the_logs() -> None:
+    framed = "\x01\x00\x00\x00\x00\x00\x00\x06BEGIN\n\x02\x00\x00\x00\x00\x00\x00\x2aERROR:  role missing\n"
+
+    assert readable_container_logs(framed) == "BEGIN\nERROR:  role missing"
+
+
+def test_error_shows_readable_psql_output() -> None:
+    with pytest.raises(LogtoBootstrapError) as raised:
+        check_bootstrap_exit(3, "\x02\x00\x00\x00\x00\x00\x00\x10ERROR:  boom\n")
+
+    assert "psql said:\nERROR:  boom\n" in str(raised.value)
+    assert "\x00" not in str(raised.value)
 
 
 def test_missing_exit_code_raises() -> None:
