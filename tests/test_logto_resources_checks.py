@@ -10,9 +10,11 @@ from pulumi.runtime import rpc
 from components.logto_api import LogtoInputError
 from components.logto_resources import (
     LogtoApplicationProvider,
+    LogtoConnectionArgs,
     LogtoApplicationSecretProvider,
     LogtoWebhookProvider,
 )
+from components.logto_resources.connection import connection_from_props
 
 SECRET = "m2m-secret-never-shown"
 CONNECTION = {
@@ -188,14 +190,10 @@ def test_secret_diff_rename_replaces_creating_first() -> None:
 
 
 def test_connection_args_repr_hides_the_secret() -> None:
-    from components.logto_resources import LogtoConnectionArgs
-
     leaked = SECRET in repr(LogtoConnectionArgs("http://auth.localhost:3001", "m2m", SECRET))
     assert not leaked, "the M2M secret appears in LogtoConnectionArgs' repr (not shown)"
 
 
 def test_connection_timeout_input_reaches_the_client() -> None:
-    from components.logto_resources.connection import connection_from_props
-
     assert connection_from_props({**CONNECTION, "logto_timeout": 2.5}).timeout == 2.5
     assert connection_from_props(CONNECTION).timeout == 10.0
