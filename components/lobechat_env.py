@@ -48,20 +48,6 @@ BASE_ENV_NAMES: dict[int, frozenset[str]] = {
     ),
 }
 
-SECRET_ENV_NAMES = frozenset(
-    {
-        "NEXT_AUTH_SECRET",
-        "AUTH_SECRET",
-        "AUTH_LOGTO_SECRET",
-        "LOGTO_WEBHOOK_SIGNING_KEY",
-        "DATABASE_URL",
-        "KEY_VAULTS_SECRET",
-        "JWKS_KEY",
-        "ACCESS_CODE",
-    }
-)
-"""Variables whose values are secrets (the whole environment is exported as a secret anyway)."""
-
 _FORBIDDEN_2X_PREFIXES = (
     "NEXT_AUTH",
     "NEXTAUTH",

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENERATIONS = (1, 2)
-
-
 @dataclass(frozen=True)
 class ProviderField:
     """One environment variable of a provider and where its value comes from.
