@@ -153,3 +153,15 @@ def test_program_reports_a_misspelled_stack_key():
         run_program("dev", {**stack_config("dev"), f"{NS}:dockerhost": "ssh://x@y"},
                     program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
     assert "lobechat-logto:dockerhost" in str(info.value) and "dockerHost" in str(info.value)
+
+
+def test_extra_secret_env_from_pulumi_config_reaches_lobechat_as_secret():
+    run = run_program(
+        "dev",
+        dev_with(extraEnv={"OPENAI_PROXY_URL": "https://proxy.example.com/v1"}),
+        {f"{NS}:extraSecretEnv": {"OPENAI_API_KEY": SECRET}},
+    )
+    lobechat = run.one(CONTAINER, "lobechat")
+    env = lobechat.env()
+    assert env["OPENAI_API_KEY"] == SECRET and env["OPENAI_PROXY_URL"] == "https://proxy.example.com/v1"
+    assert lobechat.is_secret("envs") and "lobechatEnvironment" in run.secret_outputs
