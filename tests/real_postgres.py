@@ -3,7 +3,8 @@
 `running_postgres()` creates a cluster with ``initdb`` in a fresh temporary directory, starts it on
 127.0.0.1 with an ephemeral port and its Unix socket inside that directory (never the system's
 5432 or /var/run/postgresql), yields a `RealPostgres` handle, and on exit stops the server with
-``pg_ctl stop -m immediate`` and deletes the directory. Every step is bounded in time.
+``pg_ctl stop -m immediate`` and deletes the directory. Every step is bounded in time, and a watchdog stops the server and deletes the directory if the
+test process dies without cleaning up (killed, for example).
 
 ``initdb`` and ``postgres`` refuse to run as root, so when the tests run as root (CI, containers)
 the server runs as the unprivileged system user ``postgres`` (created by Debian's ``postgresql``
@@ -146,6 +147,26 @@ def _run(command: list[str], *, cwd: Path, timeout: float) -> subprocess.Complet
     )
 
 
+# Stops the server and deletes its directory once the test process is gone, even when that process
+# was killed and never reached its own clean-up. Arguments: the test pid, the directory, the stop command.
+_WATCHDOG_SCRIPT = """
+parent=$1; base=$2; shift 2
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+"$@" >/dev/null 2>&1
+rm -rf "$base"
+"""
+
+
+def _start_watchdog(base: Path, stop_command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["sh", "-c", _WATCHDOG_SCRIPT, "real-postgres-watchdog", str(os.getpid()), str(base), *stop_command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _kill_postmaster(data_dir: Path) -> None:
     """Last resort when ``pg_ctl stop`` did not finish: SIGKILL the pid in postmaster.pid."""
     with contextlib.suppress(OSError, ValueError, IndexError):
@@ -167,6 +188,10 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
     log_file = base / "server.log"
     password = secrets.token_urlsafe(18)
     started = False
+    watchdog: subprocess.Popen[bytes] | None = None
+    stop_command = _as_server_user(
+        [str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "-t", str(STOP_TIMEOUT_S), "stop"]
+    )
     try:
         pw_file = base / "pwfile"
         pw_file.write_text(password + "\n")
@@ -227,6 +252,7 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
             log_tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
             raise RuntimeError(f"PostgreSQL did not start: {start.stderr.strip()}\n{log_tail}")
 
+        watchdog = _start_watchdog(base, stop_command)
         yield RealPostgres(
             host="127.0.0.1",
             port=port,
@@ -236,22 +262,13 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
             socket_dir=base,
         )
     finally:
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait(timeout=5)
         if started:
             try:
-                stop = _run(
-                    [
-                        str(bin_dir / "pg_ctl"),
-                        "-D",
-                        str(data_dir),
-                        "-m",
-                        "immediate",
-                        "-w",
-                        "-t",
-                        str(STOP_TIMEOUT_S),
-                        "stop",
-                    ],
-                    cwd=base,
-                    timeout=STOP_TIMEOUT_S + 5,
+                stop = subprocess.run(
+                    stop_command, cwd=base, capture_output=True, timeout=STOP_TIMEOUT_S + 5, check=False
                 )
                 if stop.returncode != 0:
                     _kill_postmaster(data_dir)
