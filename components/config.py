@@ -328,6 +328,25 @@ class StageConfig:
     webhook_enabled: bool
     require_https: bool
     resource_prefix: str
+    proxy_on_docker_host: bool = False
+
+    @property
+    def proxied_host_names(self) -> tuple[str, ...]:
+        """Public host names the containers reach through the proxy on the Docker host.
+
+        Empty unless ``proxyOnDockerHost`` is on; ``*.localhost`` names are network aliases instead, and
+        an external Logto's names are not on this host.
+        """
+        if not self.proxy_on_docker_host:
+            return ()
+        origins = [self.lobechat_url]
+        if self.logto.mode == "container":
+            origins += [self.logto.endpoint] + ([self.logto.admin_endpoint] if self.logto.admin_endpoint else [])
+        names: list[str] = []
+        for origin in origins:
+            if not origin.is_localhost and origin.host not in names:
+                names.append(origin.host)
+        return tuple(names)
 
     @property
     def webhook_events(self) -> tuple[str, ...]:
@@ -358,7 +377,7 @@ TOP_LEVEL_KEYS = frozenset(
         "logto", "logtoM2mClientId", "logtoM2mClientSecret",
         "postgres", "postgresLogtoUrl", "postgresLobechatUrl",
         "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
-        "extraEnv", "extraSecretEnv", "webhook",
+        "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
     }
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
@@ -400,6 +419,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     docker_host = _docker_host(source, problems)
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
+    proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
     if not _RESOURCE_PREFIX.match(resource_prefix):
         problems.add(
@@ -429,6 +449,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         webhook_enabled=webhook_enabled,
         require_https=require_https,
         resource_prefix=resource_prefix,
+        proxy_on_docker_host=proxy_on_docker_host,
     )
 
 

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
+from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
 
@@ -54,6 +55,7 @@ class LobeChatServer(pulumi.ComponentResource):
         publish: PublishConfig,
         name_prefix: str,
         depends_on: Sequence[pulumi.Resource] = (),
+        proxied_host_names: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -74,6 +76,7 @@ class LobeChatServer(pulumi.ComponentResource):
             envs=pulumi.Output.secret(envs),
             ports=ports,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(url))],
+            hosts=host_gateway_entries(proxied_host_names),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_test(generation),
                 interval="10s",

@@ -13,10 +13,13 @@ are left to DNS and the operator's proxy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_docker as docker
 
 from components.config import LogtoConfig, PublishConfig
+from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
 
@@ -86,6 +89,7 @@ class LogtoServer(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         publish: PublishConfig,
         name_prefix: str,
+        proxied_host_names: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -111,6 +115,7 @@ class LogtoServer(pulumi.ComponentResource):
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(config))
             ],
+            hosts=host_gateway_entries(proxied_host_names),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_test(config.container_port),
                 interval="5s",

@@ -1,9 +1,21 @@
-"""The stage's one user-defined bridge network: containers find each other by name and alias on it."""
+"""The stage's one user-defined bridge network (containers find each other by name and alias on it),
+and the ``/etc/hosts`` entries for public names served by a proxy on the Docker host."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_docker as docker
+
+
+def host_gateway_entries(names: Sequence[str]) -> list[docker.ContainerHostArgs] | None:
+    """``/etc/hosts`` entries sending public names to the Docker host, where the operator's proxy listens.
+
+    For a proxy on the Docker host without hairpin NAT: Logto reaches its own ADMIN_ENDPOINT and
+    LobeChat's webhook URL, and LobeChat reaches the issuer, through that proxy.
+    """
+    return [docker.ContainerHostArgs(host=name, ip="host-gateway") for name in names] or None
 
 
 class StageNetwork(pulumi.ComponentResource):

@@ -112,6 +112,7 @@ class Platform(pulumi.ComponentResource):
                 network_name=network.name,
                 publish=config.publish,
                 name_prefix=prefix,
+                proxied_host_names=config.proxied_host_names,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=database_ready),
             )
             if postgres is not None:
@@ -205,6 +206,7 @@ class Platform(pulumi.ComponentResource):
             publish=config.publish,
             name_prefix=prefix,
             depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            proxied_host_names=config.proxied_host_names,
             opts=child,
         )
 

@@ -317,3 +317,10 @@ def test_paradedb_image_override_keeps_pg_search_preloaded():
 
 def test_generation_1_keeps_the_image_default_command():
     assert load(DEV).postgres.command == ()
+
+
+def test_proxy_on_docker_host_lists_the_public_names_of_this_host():
+    config = load(with_(PROD, proxyOnDockerHost=True), stack="prod")
+    assert config.proxied_host_names == ("chat.example.com", "auth.example.com", "auth-admin.example.com")
+    assert load(PROD, stack="prod").proxied_host_names == ()
+    assert load(with_(DEV, proxyOnDockerHost=True)).proxied_host_names == ()

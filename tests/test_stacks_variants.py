@@ -165,3 +165,20 @@ def test_extra_secret_env_from_pulumi_config_reaches_lobechat_as_secret():
     env = lobechat.env()
     assert env["OPENAI_API_KEY"] == SECRET and env["OPENAI_PROXY_URL"] == "https://proxy.example.com/v1"
     assert lobechat.is_secret("envs") and "lobechatEnvironment" in run.secret_outputs
+
+
+def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
+    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True})
+    expected = [
+        {"host": "chat.example.com", "ip": "host-gateway"},
+        {"host": "auth.example.com", "ip": "host-gateway"},
+        {"host": "auth-admin.example.com", "ip": "host-gateway"},
+    ]
+    for name in ("logto", "lobechat"):
+        assert run.one(CONTAINER, name).plain("hosts") == expected, name
+
+
+def test_without_proxy_on_docker_host_containers_get_no_host_entries():
+    run = run_program("prod", stack_config("prod"))
+    for name in ("logto", "lobechat"):
+        assert not run.one(CONTAINER, name).plain("hosts"), name
