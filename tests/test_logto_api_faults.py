@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import socket
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,21 +22,11 @@ from components.logto_api import (
     LogtoTimeoutError,
     LogtoValidationError,
     ManagementApi,
-    clear_token_cache,
 )
 from components.logto_api import transport as transport_module
 from tests.logto_standin import LogtoStandIn
 
 REDIRECT = "http://lobe.localhost:3210/api/auth/callback/logto"
-
-
-@pytest.fixture
-def logto() -> Iterator[LogtoStandIn]:
-    clear_token_cache()
-    with LogtoStandIn() as standin:
-        yield standin
-        assert standin.openapi_violations == []
-    clear_token_cache()
 
 
 @pytest.fixture

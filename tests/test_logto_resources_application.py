@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from components.logto_api import LogtoAuthenticationError, LogtoConnectionError, LogtoInputError, LogtoTimeoutError, clear_token_cache
-from components.logto_api import transport as transport_module
+from components.logto_api import LogtoAuthenticationError, LogtoConnectionError, LogtoInputError, LogtoTimeoutError
 from components.logto_resources import LogtoApplicationProvider
 from components.logto_resources.connection import api_from_props, marker
 from tests.logto_standin import LogtoStandIn
 
+pytestmark = pytest.mark.usefixtures("no_backoff_sleep")
+
 CALLBACK = "http://lobe.localhost:3210/api/auth/callback/logto"
-
-
-@pytest.fixture
-def logto() -> Iterator[LogtoStandIn]:
-    clear_token_cache()
-    with LogtoStandIn() as standin:
-        yield standin
-        assert standin.openapi_violations == []
-    clear_token_cache()
-
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from components.logto_api import LogtoInputError, clear_token_cache
-from components.logto_api import transport as transport_module
+from components.logto_api import LogtoInputError
 from components.logto_resources import MARKER_HEADER, LogtoWebhookProvider
 from tests.logto_standin import LogtoStandIn
 
+pytestmark = pytest.mark.usefixtures("no_backoff_sleep")
+
 LOBE_HOOK_URL = "http://lobe.localhost:3210/api/webhooks/logto"
-
-
-@pytest.fixture
-def logto() -> Iterator[LogtoStandIn]:
-    clear_token_cache()
-    with LogtoStandIn() as standin:
-        yield standin
-        assert standin.openapi_violations == []
-    clear_token_cache()
-
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport_module, "_sleep", lambda seconds: None)
 
 
 @pytest.fixture

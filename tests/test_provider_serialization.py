@@ -12,14 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.logto_api import clear_token_cache
 from components.logto_api import transport as transport_module
 from components.logto_resources import (
     LogtoApplicationProvider,
@@ -46,15 +44,6 @@ if checked.failures:
 result = provider.create(checked.inputs)
 print(json.dumps({"id": result.id, "provider_class": type(provider).__module__ + "." + type(provider).__name__}))
 """
-
-
-@pytest.fixture
-def logto() -> Iterator[LogtoStandIn]:
-    clear_token_cache()
-    with LogtoStandIn() as standin:
-        yield standin
-        assert standin.openapi_violations == []
-    clear_token_cache()
 
 
 def connection_props(logto: LogtoStandIn) -> dict[str, Any]:

@@ -20,51 +20,46 @@ def logto() -> Iterator[LogtoStandIn]:
         yield standin
 
 
-@pytest.fixture
-def client(logto: LogtoStandIn) -> StandInClient:
-    return StandInClient(logto.endpoint, logto.m2m_client_id, logto.m2m_client_secret)
-
-
-def test_conforming_requests_record_no_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    app = client.post("/api/applications", json={
+def test_conforming_requests_record_no_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    app = standin_client.post("/api/applications", json={
         "name": "LobeChat", "type": "Traditional", "customData": {"managedBy": "pulumi"},
         "oidcClientMetadata": {"redirectUris": ["http://lobe.localhost:3210/cb"], "postLogoutRedirectUris": []},
     }).json()
-    client.patch(f"/api/applications/{app['id']}", json={"name": "renamed"})
-    client.get("/api/applications", params={"search": "%Lobe%", "page": 1, "page_size": 20})
-    client.post(f"/api/applications/{app['id']}/secrets", json={"name": "rotation", "expiresAt": None})
-    client.delete(f"/api/applications/{app['id']}/secrets/Default%20secret")
+    standin_client.patch(f"/api/applications/{app['id']}", json={"name": "renamed"})
+    standin_client.get("/api/applications", params={"search": "%Lobe%", "page": 1, "page_size": 20})
+    standin_client.post(f"/api/applications/{app['id']}/secrets", json={"name": "rotation", "expiresAt": None})
+    standin_client.delete(f"/api/applications/{app['id']}/secrets/Default%20secret")
     assert logto.openapi_violations == []
 
 
-def test_wrongly_typed_body_field_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.post("/api/hooks", json={"name": "x", "events": "User.Data.Updated", "config": {"url": "http://a.example"}})
+def test_wrongly_typed_body_field_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.post("/api/hooks", json={"name": "x", "events": "User.Data.Updated", "config": {"url": "http://a.example"}})
     assert logto.openapi_violations == ["POST /api/hooks: request body at events fails 'type' (array)"]
 
 
-def test_missing_required_field_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.post("/api/applications", json={"name": "x"})
+def test_missing_required_field_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.post("/api/applications", json={"name": "x"})
     assert logto.openapi_violations == [
         "POST /api/applications: request body at (root) fails 'required': 'type' is a required property"]
 
 
-def test_unknown_path_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.get("/api/applicationz")
+def test_unknown_path_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.get("/api/applicationz")
     assert logto.openapi_violations == ["GET /api/applicationz: no such path in the Logto OpenAPI document"]
 
 
-def test_method_outside_the_document_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.request("PUT", "/api/hooks", json={})
+def test_method_outside_the_document_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.request("PUT", "/api/hooks", json={})
     assert logto.openapi_violations == ["PUT /api/hooks: method not in the Logto OpenAPI document"]
 
 
-def test_bad_query_parameter_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.get("/api/hooks", params={"page": 0})
+def test_bad_query_parameter_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.get("/api/hooks", params={"page": 0})
     assert logto.openapi_violations == ["GET /api/hooks: query parameter 'page' fails 'minimum'"]
 
 
-def test_unknown_query_parameter_is_a_violation(logto: LogtoStandIn, client: StandInClient) -> None:
-    client.get("/api/hooks", params={"includeStats": "true"})
+def test_unknown_query_parameter_is_a_violation(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    standin_client.get("/api/hooks", params={"includeStats": "true"})
     assert logto.openapi_violations == ["GET /api/hooks: unknown query parameter 'includeStats'"]
 
 
@@ -73,9 +68,9 @@ def test_token_request_with_json_body_is_a_violation(logto: LogtoStandIn) -> Non
     assert logto.openapi_violations == ["POST /oidc/token: body must be application/x-www-form-urlencoded"]
 
 
-def test_violations_never_quote_request_values(logto: LogtoStandIn, client: StandInClient) -> None:
+def test_violations_never_quote_request_values(logto: LogtoStandIn, standin_client: StandInClient) -> None:
     secret_like = "s3cr3t-value-that-must-not-leak"
-    client.post("/api/hooks", json={"name": 5, "events": [secret_like],
+    standin_client.post("/api/hooks", json={"name": 5, "events": [secret_like],
                                     "config": {"url": "http://a.example", "headers": {"authorization": 7}}})
     assert logto.openapi_violations and not any(secret_like in line for line in logto.openapi_violations)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -10,17 +9,6 @@ import requests
 from tests.logto_standin import LogtoStandIn
 from tests.logto_standin.client import StandInClient, fetch_token, tamper_signature
 from tests.logto_standin.models import MANAGEMENT_API_RESOURCE
-
-
-@pytest.fixture
-def logto() -> Iterator[LogtoStandIn]:
-    with LogtoStandIn() as standin:
-        yield standin
-
-
-@pytest.fixture
-def client(logto: LogtoStandIn) -> StandInClient:
-    return StandInClient(logto.endpoint, logto.m2m_client_id, logto.m2m_client_secret)
 
 
 def _token_form(**extra: str) -> dict[str, str]:
@@ -68,6 +56,7 @@ def test_cloud_resource_indicator_can_be_configured() -> None:
         assert _api_status(logto, answer.json()["access_token"]).status_code == 200
 
 
+@pytest.mark.sends_invalid_requests
 def test_json_body_at_the_token_endpoint_is_invalid_request(logto: LogtoStandIn) -> None:
     answer = requests.post(f"{logto.endpoint}/oidc/token", json={"grant_type": "client_credentials"}, timeout=10)
     assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
@@ -87,9 +76,9 @@ def test_added_m2m_app_with_role_is_accepted(logto: LogtoStandIn) -> None:
     assert _api_status(logto, token).status_code == 200
 
 
-def test_expire_all_tokens_makes_issued_tokens_answer_401(logto: LogtoStandIn, client: StandInClient) -> None:
+def test_expire_all_tokens_makes_issued_tokens_answer_401(logto: LogtoStandIn, standin_client: StandInClient) -> None:
     logto.expire_all_tokens()
-    answer = client.get("/api/applications")
+    answer = standin_client.get("/api/applications")
     assert (answer.status_code, answer.json()["code"], answer.json()["data"]["code"]) == (
         401, "auth.unauthorized", "ERR_JWT_EXPIRED")
 
@@ -122,8 +111,8 @@ def test_garbage_bearer_token_is_jws_invalid(logto: LogtoStandIn) -> None:
     assert (answer.status_code, answer.json()["data"]["code"]) == (401, "ERR_JWS_INVALID")
 
 
-def test_tampered_token_fails_signature_verification(logto: LogtoStandIn, client: StandInClient) -> None:
-    answer = _api_status(logto, tamper_signature(client.token))
+def test_tampered_token_fails_signature_verification(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    answer = _api_status(logto, tamper_signature(standin_client.token))
     assert (answer.status_code, answer.json()["data"]["code"]) == (401, "ERR_JWS_SIGNATURE_VERIFICATION_FAILED")
 
 
@@ -137,14 +126,14 @@ def test_discovery_issuer_is_endpoint_plus_oidc(logto: LogtoStandIn) -> None:
     assert (document["issuer"], document["token_endpoint"]) == (logto.issuer, f"{logto.issuer}/token")
 
 
-def _traditional_app(client: StandInClient) -> tuple[str, str]:
-    app = client.post("/api/applications", json={"name": "web", "type": "Traditional"}).json()
-    default = client.get(f"/api/applications/{app['id']}/secrets").json()[0]
+def _traditional_app(standin_client: StandInClient) -> tuple[str, str]:
+    app = standin_client.post("/api/applications", json={"name": "web", "type": "Traditional"}).json()
+    default = standin_client.get(f"/api/applications/{app['id']}/secrets").json()[0]
     return app["id"], default["value"]
 
 
-def test_traditional_app_may_not_use_client_credentials(logto: LogtoStandIn, client: StandInClient) -> None:
-    app_id, secret = _traditional_app(client)
+def test_traditional_app_may_not_use_client_credentials(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    app_id, secret = _traditional_app(standin_client)
     answer = fetch_token(logto.endpoint, app_id, secret)
     assert (answer.status_code, answer.json()["error_description"]) == (
         400, "requested grant type is not allowed for this client")
@@ -155,25 +144,25 @@ def _refresh_grant(logto: LogtoStandIn, app_id: str, secret: str) -> requests.Re
                          data={"grant_type": "refresh_token", "refresh_token": "bogus"}, timeout=10)
 
 
-def test_every_unexpired_named_secret_authenticates(logto: LogtoStandIn, client: StandInClient) -> None:
-    app_id, default = _traditional_app(client)
-    rotated = client.post(f"/api/applications/{app_id}/secrets", json={"name": "rotation"}).json()["value"]
-    # client authentication passes for both (the bogus refresh token then fails as invalid_grant)
+def test_every_unexpired_named_secret_authenticates(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    app_id, default = _traditional_app(standin_client)
+    rotated = standin_client.post(f"/api/applications/{app_id}/secrets", json={"name": "rotation"}).json()["value"]
+    # standin_client authentication passes for both (the bogus refresh token then fails as invalid_grant)
     assert [_refresh_grant(logto, app_id, value).json()["error"] for value in (default, rotated)] == [
         "invalid_grant", "invalid_grant"]
 
 
-def test_deleted_secret_stops_authenticating(logto: LogtoStandIn, client: StandInClient) -> None:
-    app_id, default = _traditional_app(client)
-    client.post(f"/api/applications/{app_id}/secrets", json={"name": "rotation"})
-    assert client.delete(f"/api/applications/{app_id}/secrets/Default%20secret").status_code == 204
+def test_deleted_secret_stops_authenticating(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    app_id, default = _traditional_app(standin_client)
+    standin_client.post(f"/api/applications/{app_id}/secrets", json={"name": "rotation"})
+    assert standin_client.delete(f"/api/applications/{app_id}/secrets/Default%20secret").status_code == 204
     assert _refresh_grant(logto, app_id, default).status_code == 401
 
 
-def test_expired_secret_stops_authenticating(logto: LogtoStandIn, client: StandInClient) -> None:
-    app_id, _ = _traditional_app(client)
+def test_expired_secret_stops_authenticating(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    app_id, _ = _traditional_app(standin_client)
     expires_at = logto.state.clock_ms() + 60_000
-    value = client.post(f"/api/applications/{app_id}/secrets",
+    value = standin_client.post(f"/api/applications/{app_id}/secrets",
                         json={"name": "short", "expiresAt": expires_at}).json()["value"]
     logto.state.clock_ms = lambda: expires_at + 1
     assert _refresh_grant(logto, app_id, value).status_code == 401
