@@ -121,6 +121,12 @@ def test_missing_management_role_raises_permission_error_naming_the_role(logto: 
     assert_no_secret(info.value, client_secret)
 
 
+def test_a_cached_token_is_not_reused_for_a_wrong_secret(logto: LogtoStandIn) -> None:
+    connect(logto).applications.list()  # caches a token for the right secret
+    with pytest.raises(LogtoAuthenticationError):
+        connect(logto, client_secret="not-the-secret").applications.list()
+
+
 def test_wrong_resource_indicator_explains_self_hosted_indicator(logto: LogtoStandIn) -> None:
     with pytest.raises(LogtoValidationError) as info:
         connect(logto, resource="https://tenant1.logto.app/api").applications.list()

@@ -8,6 +8,7 @@ importable module: they are rebuilt empty in every provider process and never en
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import random
 import threading
@@ -129,9 +130,14 @@ class LogtoConnection:
         return f"{self.endpoint}{path}"
 
     @property
-    def cache_key(self) -> tuple[str, str, str]:
-        """Key of this connection's entry in the process-wide token cache."""
-        return (self.endpoint, self.client_id, self.resource)
+    def cache_key(self) -> tuple[str, str, str, str]:
+        """Key of this connection's entry in the process-wide token cache.
+
+        It includes a digest of the secret: a token issued for the right secret must not be handed
+        to a connection holding a wrong or rotated-out one (the digest, never the secret, is kept).
+        """
+        digest = hashlib.sha256(self.client_secret.encode()).hexdigest()
+        return (self.endpoint, self.client_id, self.resource, digest)
 
 
 # --- process-wide state (never pickled: see the module docstring) -----------------------------------
