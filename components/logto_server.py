@@ -90,6 +90,7 @@ class LogtoServer(pulumi.ComponentResource):
         publish: PublishConfig,
         name_prefix: str,
         proxied_host_names: Sequence[str] = (),
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -127,7 +128,9 @@ class LogtoServer(pulumi.ComponentResource):
             restart="unless-stopped",
             wait=True,
             wait_timeout=300,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # A component's depends_on does not reach its children: the container itself must wait
+            # for a healthy Postgres, or the seed fails and Logto crash-loops until Postgres is up.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
         )
         self.endpoint = pulumi.Output.from_input(config.endpoint.url)
         self.admin_endpoint = pulumi.Output.from_input(config.admin_endpoint.url if config.admin_endpoint else "")

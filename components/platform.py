@@ -113,7 +113,8 @@ class Platform(pulumi.ComponentResource):
                 publish=config.publish,
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=database_ready),
+                depends_on=database_ready,
+                opts=child,
             )
             if postgres is not None:
                 psql_image: pulumi.Input[str] = postgres.image_id

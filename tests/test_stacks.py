@@ -209,7 +209,17 @@ def test_logto_aliases_cover_localhost_endpoint_names(run):
 
 def test_logto_publishes_its_two_ports_on_the_bind_address(run):
     ports = container(run, "logto").plain("ports")
-    assert {(p["internal"], p["ip"]) for p in ports} == {(3001, "127.0.0.1"), (3002, "127.0.0.1")}
+    assert {(p["internal"], p["external"], p["ip"]) for p in ports} == {
+        (3001, 3001, "127.0.0.1"),
+        (3002, 3002, "127.0.0.1"),
+    }
+
+
+def test_logto_starts_after_postgres_is_healthy(run):
+    # The seed needs the database: without this order Logto crash-loops until Postgres is up, and
+    # `pulumi destroy` may remove Postgres while the Logto objects are still being deleted.
+    assert run.depends_on(container(run, "logto"), container(run, "postgres"))
+    assert container(run, "postgres").plain("wait") is True
 
 
 # --- the first Management API credential ---------------------------------------------------------
