@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.postgres_url import libpq_environment
 from components.sso_providers import PROVIDERS, ProviderSpec, provider_ids
 
 NAMESPACE = "lobechat-logto"
@@ -66,6 +67,9 @@ class ConfigSource(Protocol):
     def get_secret(self, key: str) -> pulumi.Input[str] | None:
         """A secret value (an Output under Pulumi), or None when unset."""
 
+    def peek_secret(self, key: str) -> str | None:
+        """A secret's plain text, only to check its shape before anything is declared; never kept."""
+
     def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
         """A secret mapping: names in the clear, each value secret; None when unset."""
 
@@ -87,6 +91,9 @@ class PulumiConfigSource:
 
     def get_secret(self, key: str) -> pulumi.Input[str] | None:
         return self._config.get_secret(key)
+
+    def peek_secret(self, key: str) -> str | None:
+        return self._config.get(key)
 
     def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
         # Names must be checked before any resource exists, so read the mapping here and wrap each
@@ -123,6 +130,10 @@ class MappingConfigSource:
     def get_secret(self, key: str) -> pulumi.Input[str] | None:
         value = self._secrets.get(key, self._values.get(key))
         return None if value is None else _scalar_text(value)
+
+    def peek_secret(self, key: str) -> str | None:
+        value = self.get_secret(key)
+        return None if value is None else str(value)
 
     def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
         value = self._secrets.get(key)
@@ -772,6 +783,16 @@ def _postgres(
                     key,
                     f"is required when postgres.mode is \"external\" ({what}, "
                     f"postgresql://user:password@host:5432/dbname): run `{secret_set_command(key, stack)}`",
+                )
+                continue
+            try:
+                libpq_environment(source.peek_secret(key) or "")
+            except ValueError as error:
+                # The message never quotes the URL: it holds the database password.
+                problems.add(
+                    key,
+                    f"is not a usable PostgreSQL URL ({what}): it {error}; expected "
+                    f"postgresql://user:password@host:5432/dbname: run `{secret_set_command(key, stack)}`",
                 )
     return PostgresConfig(mode=mode, image=image, command=command,
                           logto_database_url=logto_url, lobechat_database_url=lobechat_url)

@@ -36,10 +36,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, unquote
 
 import pulumi
 import pulumi_docker as docker
+
+from components.postgres_url import libpq_environment
 
 MANAGEMENT_ROLE_NAME = "Logto Management API access"
 """The role Logto's seed creates in tenant ``default`` (since Logto 1.17) that grants Management API access."""
@@ -178,40 +179,6 @@ COMMIT;
 \echo 'logto bootstrap: application' :app_id 'has the role "Logto Management API access"'
 """
 
-# libpq connection parameters that have an environment variable (PostgreSQL 15-17 docs, "Environment
-# Variables"). A URL parameter without one cannot be passed without a command line, so it is refused.
-_LIBPQ_ENV = {
-    "host": "PGHOST",
-    "hostaddr": "PGHOSTADDR",
-    "port": "PGPORT",
-    "dbname": "PGDATABASE",
-    "user": "PGUSER",
-    "password": "PGPASSWORD",
-    "passfile": "PGPASSFILE",
-    "channel_binding": "PGCHANNELBINDING",
-    "service": "PGSERVICE",
-    "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME",
-    "sslmode": "PGSSLMODE",
-    "requiressl": "PGREQUIRESSL",
-    "sslcompression": "PGSSLCOMPRESSION",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcrl": "PGSSLCRL",
-    "sslcrldir": "PGSSLCRLDIR",
-    "sslsni": "PGSSLSNI",
-    "requirepeer": "PGREQUIREPEER",
-    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
-    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
-    "gssencmode": "PGGSSENCMODE",
-    "krbsrvname": "PGKRBSRVNAME",
-    "gsslib": "PGGSSLIB",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "client_encoding": "PGCLIENTENCODING",
-    "target_session_attrs": "PGTARGETSESSIONATTRS",
-    "load_balance_hosts": "PGLOADBALANCEHOSTS",
-}
 
 _PSQL_EXIT_MEANINGS = {
     1: "psql itself failed (for example the script file is missing)",
@@ -272,68 +239,18 @@ def psql_arguments(*, app_id: str, app_name: str, link_id: str, script_path: str
     ]
 
 
-def libpq_environment(database_url: str) -> dict[str, str]:
-    """Split a ``postgres(ql)://`` URL into libpq's ``PG*`` environment variables.
-
-    The URL's password then reaches psql through its environment instead of its command line.
-    Raises ValueError naming the problem, never quoting the URL (it holds a password).
-    """
-    if not isinstance(database_url, str):
-        raise ValueError("database_url must be a string postgresql:// URL")
-    scheme, sep, rest = database_url.partition("://")
-    if not sep or scheme not in ("postgres", "postgresql"):
-        raise ValueError("database_url must start with postgresql:// or postgres://")
-    rest, _, query = rest.partition("?")
-    authority, slash, database = rest.partition("/")
-    userinfo, at, hostlist = authority.rpartition("@")
-    if not at:
-        hostlist = authority
-    env: dict[str, str] = {}
-    if userinfo:
-        user, colon, password = userinfo.partition(":")
-        if user:
-            env["PGUSER"] = unquote(user)
-        if colon:
-            env["PGPASSWORD"] = unquote(password)
-    hosts: list[str] = []
-    ports: list[str] = []
-    for entry in hostlist.split(",") if hostlist else []:
-        if entry.startswith("["):
-            host, bracket, after = entry[1:].partition("]")
-            if not bracket or (after and not after.startswith(":")):
-                raise ValueError("database_url has a malformed IPv6 host (expected [address]:port)")
-            port = after[1:]
-        else:
-            host, _, port = entry.partition(":")
-        if port and not port.isdigit():
-            raise ValueError("database_url has a port that is not a number")
-        hosts.append(unquote(host))
-        ports.append(port)
-    if any(hosts):
-        env["PGHOST"] = ",".join(hosts)
-    if any(ports):
-        env["PGPORT"] = ",".join(ports)
-    if slash and database:
-        env["PGDATABASE"] = unquote(database)
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        variable = _LIBPQ_ENV.get(key)
-        if variable is None:
-            raise ValueError(
-                f"database_url parameter {key!r} has no libpq environment variable and cannot be "
-                f"passed to the bootstrap's psql; supported: {', '.join(sorted(_LIBPQ_ENV))}"
-            )
-        env[variable] = value
-    return env
-
-
 def bootstrap_environment(database_url: str, app_secret: str) -> dict[str, str]:
     """Everything the bootstrap's psql needs in its environment: the connection and the secret."""
     if not isinstance(app_secret, str) or not 16 <= len(app_secret) <= 64:
         raise ValueError("app_secret must be 16 to 64 characters")
+    try:
+        connection = libpq_environment(database_url)
+    except ValueError as error:
+        raise ValueError(f"the Logto database URL {error}") from None
     return {
         "PGCONNECT_TIMEOUT": "15",
         "PGAPPNAME": "lobechat-logto-bootstrap",
-        **libpq_environment(database_url),
+        **connection,
         SECRET_ENV_VAR: app_secret,
     }
 

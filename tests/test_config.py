@@ -212,7 +212,7 @@ def test_require_https_flag_applies_to_non_prod_stacks():
         ({**DEV, "logto": {**DEV["logto"], "trustProxyHeader": "maybe"}}, None, "dev", "logto.trustProxyHeader", "true or false"),
         ({**DEV, "logto": {**DEV["logto"], "adminEndpoint": "http://auth-admin.localhost:3001"}}, None, "dev", "logto.adminEndpoint", "different port"),
         ({**DEV, "logto": {"mode": "external", "endpoint": "https://auth.example.com"}}, {"logtoM2mClientSecret": SECRET}, "dev", "logtoM2mClientId", "pulumi config set --secret"),
-        ({**DEV, "postgres": {"mode": "external"}}, {"postgresLobechatUrl": SECRET}, "dev", "postgresLogtoUrl", "pulumi config set --secret"),
+        ({**DEV, "postgres": {"mode": "external"}}, {"postgresLobechatUrl": f"postgresql://lobe:{SECRET}@db/lobechat"}, "dev", "postgresLogtoUrl", "pulumi config set --secret"),
         ({**DEV, "postgres": {"mode": "rds"}}, None, "dev", "postgres.mode", "external"),
         ({**DEV, "postgres": {"image": "postgres:latest"}}, None, "dev", "postgres.image", "pin a version"),
         ({**DEV, "lobechatGeneration": "2", "postgres": {"image": "pgvector/pgvector:pg17"}}, None, "dev", "postgres.image", "pg_search"),
@@ -270,6 +270,23 @@ def test_errors_never_contain_secret_values():
         )
     assert SECRET not in str(info.value)
     assert all(SECRET not in p.message for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("key", "url", "fragment"),
+    [
+        ("postgresLobechatUrl", f"mysql://lobe:{SECRET}@db.example.com/lobechat", "must start with postgresql://"),
+        ("postgresLogtoUrl", f"postgresql://logto:{SECRET}@db.example.com:port/logto", "port that is not a number"),
+        ("postgresLogtoUrl", f"postgresql://logto:{SECRET}@db.example.com/logto?keepalives=1", "'keepalives'"),
+    ],
+)
+def test_malformed_external_database_url_is_named_without_quoting_it(key, url, fragment):
+    good = "postgresql://user:pw@db.example.com:5432/db"
+    secrets = {"postgresLogtoUrl": good, "postgresLobechatUrl": good, key: url}
+    problem = only_problem(with_(DEV, postgres={"mode": "external"}), secrets, "dev")
+    assert problem.key == f"lobechat-logto:{key}"
+    assert fragment in problem.message and "not a usable PostgreSQL URL" in problem.message
+    assert SECRET not in problem.message
 
 
 def test_missing_secret_error_names_the_stack_in_the_command():

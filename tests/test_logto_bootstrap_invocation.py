@@ -16,12 +16,12 @@ from components.logto_bootstrap import (
     bootstrap_environment,
     bootstrap_sql,
     check_bootstrap_exit,
-    readable_container_logs,
-    libpq_environment,
     management_link_id,
     psql_arguments,
+    readable_container_logs,
     validate_id,
 )
+from components.postgres_url import libpq_environment
 
 SECRET = "aSecretOfSufficientLength0123"
 
