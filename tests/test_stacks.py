@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
 
 from components.config import LOBECHAT_IMAGES, POSTGRES_IMAGES
+from components.generated_secrets import RandomSecretProvider
 from tests.pulumi_mocks import (
     CONTAINER,
     DOCKER_PROVIDER,
@@ -361,6 +363,13 @@ def test_key_vaults_secret_is_protected_and_secret(run):
     secret = run.one(RANDOM_SECRET, "lobechat-key-vaults-secret")
     assert secret.protect and "value" in secret.additional_secret_outputs
     assert secret.plain("length") == 43  # 32 bytes once LobeChat base64-decodes it
+
+
+def test_key_vaults_secret_decodes_to_an_aes_256_key(run):
+    # LobeChat does Buffer.from(KEY_VAULTS_SECRET, "base64") and imports it as a raw AES-256 key.
+    inputs = run.one(RANDOM_SECRET, "lobechat-key-vaults-secret").inputs
+    value = RandomSecretProvider().create({k: inputs[k] for k in ("length", "alphabet", "keepers") if k in inputs}).outs["value"]
+    assert len(base64.b64decode(value + "=" * (-len(value) % 4))) == 32
 
 
 def test_session_secret_is_generated_secret(run):

@@ -179,6 +179,6 @@ def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
 
 
 def test_without_proxy_on_docker_host_containers_get_no_host_entries():
-    run = run_program("prod", stack_config("prod"))
+    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": False})
     for name in ("logto", "lobechat"):
         assert not run.one(CONTAINER, name).plain("hosts"), name
