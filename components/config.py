@@ -39,7 +39,7 @@ LOBECHAT_IMAGES = {
 
 POSTGRES_IMAGES = {
     1: "pgvector/pgvector:pg16",
-    2: "paradedb/paradedb:0.25.0-pg17",
+    2: "paradedb/paradedb:0.25.5-pg17",
 }
 """Default Postgres image per generation: pgvector for 1.x, ParadeDB (pgvector + pg_search) for 2.x."""
 
@@ -762,8 +762,10 @@ def _postgres(
             image = _pinned_image(problems, "postgres.image", obj["image"]) or image
     command: tuple[str, ...] = ()
     if mode == "container" and "paradedb" in split_image(image)[0]:
-        # ParadeDB's own init scripts create pg_cron, so it must stay preloaded next to pg_search.
-        command = ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron")
+        # The same list as the image's own postgresql.conf: its init script runs CREATE EXTENSION pg_cron,
+        # which fails on a new volume unless pg_cron is preloaded (LobeChat's compose, which preloads
+        # pg_search alone, drops it).
+        command = ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron,pg_stat_statements")
     elif mode == "container" and gen == 2:
         problems.add(
             "postgres.image",

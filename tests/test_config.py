@@ -86,7 +86,7 @@ def test_generation_2_uses_lobehub_image_and_paradedb_with_pg_search():
     config = load(with_(DEV, lobechatGeneration="2"))
     assert config.lobechat_image == "lobehub/lobehub:2.2.10"
     assert config.postgres.image.startswith("paradedb/paradedb:") and config.postgres.image.endswith("-pg17")
-    assert "shared_preload_libraries=pg_search,pg_cron" in config.postgres.command
+    assert "shared_preload_libraries=pg_search,pg_cron,pg_stat_statements" in config.postgres.command
 
 
 def test_webhook_events_follow_generation():
@@ -329,7 +329,7 @@ def test_ipv6_origin_keeps_its_brackets():
 
 def test_paradedb_image_override_keeps_pg_search_preloaded():
     config = load(with_(DEV, lobechatGeneration="2", postgres={"image": "paradedb/paradedb:0.26.0-pg18"}))
-    assert config.postgres.command == ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron")
+    assert config.postgres.command == ("postgres", "-c", "shared_preload_libraries=pg_search,pg_cron,pg_stat_statements")
 
 
 def test_generation_1_keeps_the_image_default_command():

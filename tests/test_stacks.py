@@ -135,7 +135,7 @@ def test_postgres_image_follows_generation(run):
     assert image == POSTGRES_IMAGES[generation(run)]
     command = container(run, "postgres").plain("command")
     if generation(run) == 2:
-        assert image.startswith("paradedb/paradedb:") and "shared_preload_libraries=pg_search,pg_cron" in command
+        assert image.startswith("paradedb/paradedb:") and "shared_preload_libraries=pg_search,pg_cron,pg_stat_statements" in command
     else:
         assert image == "pgvector/pgvector:pg16" and not command
 
