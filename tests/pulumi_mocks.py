@@ -243,12 +243,14 @@ def run_program(
     config: Mapping[str, Any],
     secret_config: Mapping[str, Any] | None = None,
     program: Callable[[], None] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
     """Run the program for ``stack`` with ``config`` (``namespace:key`` -> YAML value) under mocks.
 
     ``secret_config`` values are set as secret keys. ``program`` defaults to what ``__main__.py`` does.
+    ``mocks`` replaces the plausible-output mocks, e.g. with one that runs the dynamic providers for real.
     """
-    mocks = RecordingMocks()
+    mocks = mocks or RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     values = _engine_config(config)
