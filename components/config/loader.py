@@ -1,4 +1,4 @@
-"""A stage's configuration: one typed, validated object built before any resource is declared.
+"""Reading and validating a stage's configuration, before any resource is declared.
 
 Every key lives in the Pulumi config namespace ``lobechat-logto`` (``stacks/Pulumi.<stack>.yaml``).
 ``load_stage_config`` reads them all, checks them all, and raises one :class:`ConfigError` that lists
@@ -20,366 +20,35 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
 
+from components.config.errors import ConfigError, Problems, full_key, secret_set_command
+from components.config.sources import ConfigSource, scalar_text
+from components.config.stage import (
+    LOBECHAT_CONTAINER_PORT,
+    LOBECHAT_IMAGES,
+    LOGTO_DEFAULT_ADMIN_PORT,
+    LOGTO_DEFAULT_PORT,
+    LOGTO_IMAGE,
+    POSTGRES_IMAGES,
+    LobeChatUrls,
+    LogtoConfig,
+    Origin,
+    PostgresConfig,
+    PublishConfig,
+    SsoProvider,
+    StageConfig,
+)
 from components.postgres_url import libpq_environment
 from components.sso_providers import PROVIDERS, ProviderSpec, provider_ids
-
-NAMESPACE = "lobechat-logto"
-
-LOBECHAT_IMAGES = {
-    1: "lobehub/lobe-chat-database:1.143.3",
-    2: "lobehub/lobehub:2.2.10",
-}
-"""Default LobeChat image per generation (the last 1.x; a pinned 2.x)."""
-
-POSTGRES_IMAGES = {
-    1: "pgvector/pgvector:pg16",
-    2: "paradedb/paradedb:0.25.5-pg17",
-}
-"""Default Postgres image per generation: pgvector for 1.x, ParadeDB (pgvector + pg_search) for 2.x."""
-
-LOGTO_IMAGE = "svhd/logto:1.43.0"
-"""Pinned Logto image; ``@logto/cli`` 1.43.0 exists, so the bootstrap SQL is tested against its seed."""
-
-LOBECHAT_CONTAINER_PORT = 3210
-LOGTO_DEFAULT_PORT = 3001
-LOGTO_DEFAULT_ADMIN_PORT = 3002
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_LOOKING_NAME = re.compile(r"(_KEY|_SECRET|_PASSWORD|_TOKEN|_ACCESS_KEY_ID)$|^(ACCESS_CODE|PASSWORD)$")
 _RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
-
-
-class ConfigSource(Protocol):
-    """What the loader reads: ``pulumi.Config`` through :class:`PulumiConfigSource`, or a plain mapping."""
-
-    def get(self, key: str) -> str | None:
-        """A plain value as a string, or None when unset."""
-
-    def get_object(self, key: str) -> Any:
-        """A structured (YAML/JSON) value, or None when unset."""
-
-    def get_secret(self, key: str) -> pulumi.Input[str] | None:
-        """A secret value (an Output under Pulumi), or None when unset."""
-
-    def peek_secret(self, key: str) -> str | None:
-        """A secret's plain text, only to check its shape before anything is declared; never kept."""
-
-    def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
-        """A secret mapping: names in the clear, each value secret; None when unset."""
-
-    def keys(self) -> set[str]:
-        """Every key set in the namespace (without the ``lobechat-logto:`` prefix)."""
-
-
-class PulumiConfigSource:
-    """Adapts ``pulumi.Config(NAMESPACE)`` to :class:`ConfigSource`."""
-
-    def __init__(self, config: pulumi.Config | None = None) -> None:
-        self._config = config or pulumi.Config(NAMESPACE)
-
-    def get(self, key: str) -> str | None:
-        return self._config.get(key)
-
-    def get_object(self, key: str) -> Any:
-        return self._config.get_object(key)
-
-    def get_secret(self, key: str) -> pulumi.Input[str] | None:
-        return self._config.get_secret(key)
-
-    def peek_secret(self, key: str) -> str | None:
-        return self._config.get(key)
-
-    def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
-        # Names must be checked before any resource exists, so read the mapping here and wrap each
-        # value as a secret at once; the plain values never leave this method.
-        raw = self._config.get_object(key)
-        if raw is None:
-            return None
-        if not isinstance(raw, dict):
-            return {"": pulumi.Output.secret(str(raw))}  # shape error reported by the loader
-        return {str(k): pulumi.Output.secret(_scalar_text(v)) for k, v in raw.items()}
-
-    def keys(self) -> set[str]:
-        from pulumi.runtime import config as runtime_config
-
-        names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-        prefix = f"{NAMESPACE}:"
-        return {name[len(prefix) :] for name in names if name.startswith(prefix)}
-
-
-class MappingConfigSource:
-    """A :class:`ConfigSource` over plain dicts (tests, tooling): ``values`` and ``secrets`` by key."""
-
-    def __init__(self, values: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None) -> None:
-        self._values = dict(values or {})
-        self._secrets = dict(secrets or {})
-
-    def get(self, key: str) -> str | None:
-        value = self._values.get(key)
-        return None if value is None else _scalar_text(value)
-
-    def get_object(self, key: str) -> Any:
-        return self._values.get(key)
-
-    def get_secret(self, key: str) -> pulumi.Input[str] | None:
-        value = self._secrets.get(key, self._values.get(key))
-        return None if value is None else _scalar_text(value)
-
-    def peek_secret(self, key: str) -> str | None:
-        value = self.get_secret(key)
-        return None if value is None else str(value)
-
-    def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
-        value = self._secrets.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            return {"": _scalar_text(value)}
-        return {str(k): _scalar_text(v) for k, v in value.items()}
-
-    def keys(self) -> set[str]:
-        return {k for k, v in {**self._values, **self._secrets}.items() if v is not None}
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One bad value: the full key and what is wrong / what to do (never the value if secret)."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
-
-
-class ConfigError(ValueError):
-    """The stage config is invalid; ``problems`` lists every bad value, one entry per key."""
-
-    def __init__(self, stack: str, problems: list[ConfigProblem]) -> None:
-        self.stack = stack
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid config for stack '{stack}' ({len(self.problems)} problem(s)):\n{lines}")
-
-
-def full_key(key: str) -> str:
-    """``lobechatUrl`` -> ``lobechat-logto:lobechatUrl``."""
-    return f"{NAMESPACE}:{key}"
-
-
-def secret_set_command(key: str, stack: str) -> str:
-    """The command that sets a secret key, for error messages."""
-    return f"pulumi config set --secret {full_key(key)} <value> --stack {stack}"
-
-
-# --------------------------------------------------------------------------------------------------
-# The typed config
-
-
-@dataclass(frozen=True)
-class Origin:
-    """A parsed origin URL (``scheme://host[:port]``, no trailing slash)."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    explicit_port: bool
-
-    @property
-    def is_localhost(self) -> bool:
-        """``*.localhost``: loopback in the browser, a network alias inside Docker (the dev pattern)."""
-        return self.host == "localhost" or self.host.endswith(".localhost")
-
-
-@dataclass(frozen=True)
-class LobeChatUrls:
-    """Every URL derived from the one LobeChat URL."""
-
-    base: str
-
-    @property
-    def app_url(self) -> str:
-        """``APP_URL``: the base, never with a trailing slash."""
-        return self.base
-
-    @property
-    def nextauth_url(self) -> str:
-        """``NEXTAUTH_URL`` (1.x): Auth.js callback base."""
-        return f"{self.base}/api/auth"
-
-    @property
-    def redirect_uri(self) -> str:
-        """The Logto application's redirect URI."""
-        return f"{self.base}/api/auth/callback/logto"
-
-    @property
-    def post_sign_out_redirect_uri(self) -> str:
-        """The Logto application's post sign-out redirect URI."""
-        return f"{self.base}/"
-
-    @property
-    def cors_origin(self) -> str:
-        """The Logto application's CORS allowed origin."""
-        return self.base
-
-    @property
-    def webhook_url(self) -> str:
-        """Where Logto delivers webhook events."""
-        return f"{self.base}/api/webhooks/logto"
-
-
-@dataclass(frozen=True)
-class LogtoConfig:
-    """Where Logto runs and how the stack reaches it.
-
-    ``mode`` is ``container`` (the stack runs Logto) or ``external`` (Logto Cloud or an existing Logto,
-    reached with the M2M credentials from secret config).
-    """
-
-    mode: str
-    endpoint: Origin
-    admin_endpoint: Origin | None
-    image: str
-    trust_proxy_header: bool
-    tenant_id: str | None
-    api_endpoint: str
-    """Where this program (on the operator's machine) calls the Management API; see :func:`_api_endpoint`."""
-    api_endpoint_explicit: bool
-    m2m_client_id: pulumi.Input[str] | None = None
-    m2m_client_secret: pulumi.Input[str] | None = None
-
-    @property
-    def issuer(self) -> str:
-        """``<ENDPOINT>/oidc``: exactly the ``iss`` Logto advertises."""
-        return f"{self.endpoint.url}/oidc"
-
-    @property
-    def admin_console_url(self) -> str | None:
-        """The admin console's URL, when known."""
-        if self.admin_endpoint is not None:
-            return f"{self.admin_endpoint.url}/console"
-        if self.tenant_id and self.tenant_id != "default":
-            return f"https://cloud.logto.io/{self.tenant_id}"
-        return None
-
-    @property
-    def container_port(self) -> int:
-        """Port Logto listens on inside its container (``PORT``)."""
-        return self.endpoint.port if self.endpoint.is_localhost else LOGTO_DEFAULT_PORT
-
-    @property
-    def container_admin_port(self) -> int:
-        """Port of the admin console inside the container (``ADMIN_PORT``)."""
-        if self.admin_endpoint is not None and self.admin_endpoint.is_localhost:
-            return self.admin_endpoint.port
-        return LOGTO_DEFAULT_ADMIN_PORT
-
-
-@dataclass(frozen=True)
-class PostgresConfig:
-    """The database: ``container`` (one Postgres for both) or ``external`` (secret connection strings)."""
-
-    mode: str
-    image: str
-    command: tuple[str, ...]
-    logto_database_url: pulumi.Input[str] | None = None
-    lobechat_database_url: pulumi.Input[str] | None = None
-
-
-@dataclass(frozen=True)
-class SsoProvider:
-    """One enabled SSO provider: its id as emitted for the generation and its variables."""
-
-    id: str
-    emitted_id: str
-    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PublishConfig:
-    """Host ports the containers publish (dev: the browser's ports; prod: for the operator's proxy)."""
-
-    enabled: bool
-    bind_address: str
-    lobechat_port: int
-    logto_port: int
-    logto_admin_port: int
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """Everything one stage needs, validated. Built by :func:`load_stage_config` only."""
-
-    stack: str
-    generation: int
-    lobechat_image: str
-    lobechat_url: Origin
-    urls: LobeChatUrls
-    logto: LogtoConfig
-    postgres: PostgresConfig
-    sso_providers: tuple[SsoProvider, ...]
-    access_code: pulumi.Input[str] | None
-    publish: PublishConfig
-    docker_host: str | None
-    extra_env: Mapping[str, str]
-    extra_secret_env: Mapping[str, pulumi.Input[str]]
-    webhook_enabled: bool
-    require_https: bool
-    resource_prefix: str
-    proxy_on_docker_host: bool = False
-
-    @property
-    def proxied_host_names(self) -> tuple[str, ...]:
-        """Public host names the containers reach through the proxy on the Docker host.
-
-        Empty unless ``proxyOnDockerHost`` is on; ``*.localhost`` names are network aliases instead, and
-        an external Logto's names are not on this host.
-        """
-        if not self.proxy_on_docker_host:
-            return ()
-        origins = [self.lobechat_url]
-        if self.logto.mode == "container":
-            origins += [self.logto.endpoint] + ([self.logto.admin_endpoint] if self.logto.admin_endpoint else [])
-        names: list[str] = []
-        for origin in origins:
-            if not origin.is_localhost and origin.host not in names:
-                names.append(origin.host)
-        return tuple(names)
-
-    @property
-    def webhook_events(self) -> tuple[str, ...]:
-        """The events LobeChat handles (it answers 400 to any other)."""
-        if self.generation == 2:
-            return ("User.Data.Updated", "User.SuspensionStatus.Updated")
-        return ("User.Data.Updated",)
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[ConfigProblem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(ConfigProblem(full_key(key), message))
-
-    def count(self) -> int:
-        return len(self.items)
 
 
 TOP_LEVEL_KEYS = frozenset(
@@ -397,7 +66,7 @@ TOP_LEVEL_KEYS = frozenset(
 
 def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     """Read and validate every key of one stage; raise :class:`ConfigError` listing all bad values."""
-    problems = _Problems()
+    problems = Problems()
     _unknown_keys(source, problems)
 
     require_https = _parse_bool(source.get("requireHttps"), "requireHttps", problems, default=(stack == "prod"))
@@ -464,7 +133,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     )
 
 
-def _unknown_keys(source: ConfigSource, problems: _Problems) -> None:
+def _unknown_keys(source: ConfigSource, problems: Problems) -> None:
     # A misspelled key would otherwise be ignored silently and its default used instead.
     keys = getattr(source, "keys", None)
     if keys is None:
@@ -490,7 +159,7 @@ def _api_endpoint(logto: LogtoConfig, publish: PublishConfig) -> str:
     return f"http://{address}:{publish.logto_port}"
 
 
-def _parse_bool(value: Any, key: str, problems: _Problems, default: bool) -> bool:
+def _parse_bool(value: Any, key: str, problems: Problems, default: bool) -> bool:
     if value is None:
         return default
     if isinstance(value, bool):
@@ -504,7 +173,7 @@ def _parse_bool(value: Any, key: str, problems: _Problems, default: bool) -> boo
     return default
 
 
-def _object(source: ConfigSource, problems: _Problems, key: str) -> dict[str, Any]:
+def _object(source: ConfigSource, problems: Problems, key: str) -> dict[str, Any]:
     try:
         value = source.get_object(key)
     except Exception:  # pulumi raises on malformed JSON; say which key, not the parser's text
@@ -518,13 +187,13 @@ def _object(source: ConfigSource, problems: _Problems, key: str) -> dict[str, An
     return value
 
 
-def _unknown_fields(problems: _Problems, key: str, obj: Mapping[str, Any], known: set[str]) -> None:
+def _unknown_fields(problems: Problems, key: str, obj: Mapping[str, Any], known: set[str]) -> None:
     for name in obj:
         if name not in known:
             problems.add(f"{key}.{name}", f"unknown setting; the settings of {key} are: {', '.join(sorted(known))}")
 
 
-def _generation(source: ConfigSource, problems: _Problems) -> int | None:
+def _generation(source: ConfigSource, problems: Problems) -> int | None:
     raw = source.get("lobechatGeneration")
     if raw is None:
         return 1
@@ -540,7 +209,7 @@ def _generation(source: ConfigSource, problems: _Problems) -> int | None:
 def _origin(
     raw: Any,
     key: str,
-    problems: _Problems,
+    problems: Problems,
     require_https: bool,
     *,
     required: bool,
@@ -621,7 +290,7 @@ def split_image(image: str) -> tuple[str, str]:
     return (f"{head}/{last}" if head else last), tag
 
 
-def _pinned_image(problems: _Problems, key: str, image: Any) -> str | None:
+def _pinned_image(problems: Problems, key: str, image: Any) -> str | None:
     if not isinstance(image, str) or not image.strip():
         problems.add(key, "must be an image reference like 'repository:tag'")
         return None
@@ -637,7 +306,7 @@ def _pinned_image(problems: _Problems, key: str, image: Any) -> str | None:
     return image
 
 
-def _lobechat_image(source: ConfigSource, problems: _Problems, gen: int) -> str:
+def _lobechat_image(source: ConfigSource, problems: Problems, gen: int) -> str:
     raw = source.get("lobechatImage")
     if raw is None:
         return LOBECHAT_IMAGES[gen]
@@ -671,7 +340,7 @@ def _lobechat_image(source: ConfigSource, problems: _Problems, gen: int) -> str:
 _LOGTO_FIELDS = {"mode", "endpoint", "adminEndpoint", "image", "trustProxyHeader", "tenantId", "apiEndpoint"}
 
 
-def _logto(source: ConfigSource, problems: _Problems, stack: str, require_https: bool) -> LogtoConfig | None:
+def _logto(source: ConfigSource, problems: Problems, stack: str, require_https: bool) -> LogtoConfig | None:
     obj = _object(source, problems, "logto")
     _unknown_fields(problems, "logto", obj, _LOGTO_FIELDS)
     mode = str(obj.get("mode", "container"))
@@ -746,7 +415,7 @@ _POSTGRES_FIELDS = {"mode", "image"}
 
 
 def _postgres(
-    source: ConfigSource, problems: _Problems, stack: str, gen: int, logto: LogtoConfig | None
+    source: ConfigSource, problems: Problems, stack: str, gen: int, logto: LogtoConfig | None
 ) -> PostgresConfig | None:
     obj = _object(source, problems, "postgres")
     _unknown_fields(problems, "postgres", obj, _POSTGRES_FIELDS)
@@ -800,7 +469,7 @@ def _postgres(
                           logto_database_url=logto_url, lobechat_database_url=lobechat_url)
 
 
-def _sso_providers(source: ConfigSource, problems: _Problems, stack: str, gen: int) -> list[SsoProvider]:
+def _sso_providers(source: ConfigSource, problems: Problems, stack: str, gen: int) -> list[SsoProvider]:
     try:
         raw = source.get_object("ssoProviders")
     except Exception:
@@ -851,7 +520,7 @@ def _sso_providers(source: ConfigSource, problems: _Problems, stack: str, gen: i
 
 def _provider_env(
     source: ConfigSource,
-    spec: ProviderSpec, gen: int, settings: dict[str, Any], key: str, problems: _Problems, stack: str
+    spec: ProviderSpec, gen: int, settings: dict[str, Any], key: str, problems: Problems, stack: str
 ) -> SsoProvider:
     fields = spec.fields[gen]
     allowed = {f.source for f in fields if not f.from_secret_key}
@@ -891,7 +560,7 @@ def _provider_env(
     return SsoProvider(id=spec.id, emitted_id=spec.emitted_id[gen], env=env)
 
 
-def _auth(source: ConfigSource, problems: _Problems, stack: str, gen: int) -> pulumi.Input[str] | None:
+def _auth(source: ConfigSource, problems: Problems, stack: str, gen: int) -> pulumi.Input[str] | None:
     obj = _object(source, problems, "auth")
     _unknown_fields(problems, "auth", obj, {"mode", "accessCode"})
     mode = str(obj.get("mode", "sso"))
@@ -929,7 +598,7 @@ _PUBLISH_FIELDS = {"enabled", "bindAddress", "lobechatPort", "logtoPort", "logto
 
 
 def _publish(
-    source: ConfigSource, problems: _Problems, lobechat_url: Origin | None, logto: LogtoConfig | None
+    source: ConfigSource, problems: Problems, lobechat_url: Origin | None, logto: LogtoConfig | None
 ) -> PublishConfig | None:
     obj = _object(source, problems, "publish")
     _unknown_fields(problems, "publish", obj, _PUBLISH_FIELDS)
@@ -969,7 +638,7 @@ def _publish(
     return PublishConfig(enabled, bind, lobechat_port, logto_port, admin_port)
 
 
-def _docker_host(source: ConfigSource, problems: _Problems) -> str | None:
+def _docker_host(source: ConfigSource, problems: Problems) -> str | None:
     raw = source.get("dockerHost")
     if raw is None or not raw.strip():
         return None
@@ -981,7 +650,7 @@ def _docker_host(source: ConfigSource, problems: _Problems) -> str | None:
 
 
 def _extra_env(
-    source: ConfigSource, problems: _Problems, gen: int, sso: list[SsoProvider]
+    source: ConfigSource, problems: Problems, gen: int, sso: list[SsoProvider]
 ) -> tuple[dict[str, str], dict[str, pulumi.Input[str]]]:
     # Imported here: lobechat_env imports this module for the types.
     from components.lobechat_env import forbidden_2x_reason, managed_env_names
@@ -1019,7 +688,7 @@ def _extra_env(
                 f"`pulumi config set --secret --path '{full_key('extraSecretEnv')}.{name}' <value>`",
             )
             continue
-        plain[str(name)] = _scalar_text(value)
+        plain[str(name)] = scalar_text(value)
 
     try:
         secret_obj = source.get_secret_object("extraSecretEnv")
@@ -1035,7 +704,7 @@ def _extra_env(
     return plain, secret
 
 
-def _webhook(source: ConfigSource, problems: _Problems) -> bool:
+def _webhook(source: ConfigSource, problems: Problems) -> bool:
     obj = _object(source, problems, "webhook")
     _unknown_fields(problems, "webhook", obj, {"enabled"})
     return _parse_bool(obj.get("enabled"), "webhook.enabled", problems, True)
