@@ -61,6 +61,7 @@ DYNAMIC_PREFIX = "pulumi-python:dynamic/"
 PROVIDER_KEY = "__provider"
 STACK = "dev"
 LOBE = "http://lobe.localhost:3210"
+MOVED_LOBE = "http://chat.localhost:3210"
 ISSUER = "http://auth.localhost:3001/oidc"
 MARKER = {"managedBy": "lobechat-logto", "project": PROJECT, "stack": STACK, "resource": "lobechat-application"}
 HOOK_MARKER_HEADER = "x-managed-by"
@@ -91,6 +92,15 @@ def _load_provider(serialized: str) -> pulumi.dynamic.ResourceProvider:
     return provider
 
 
+@dataclass(frozen=True)
+class StoredResource:
+    """What the engine keeps in the state for a dynamic resource: id, checked inputs, outputs."""
+
+    id: str
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+
+
 class CheckFailed(RuntimeError):
     """A dynamic provider's ``check`` reported failures (the engine would stop the update)."""
 
@@ -102,8 +112,20 @@ class EngineLikeMocks(RecordingMocks):
     success without creating the credential (to prove the Logto calls really depend on it).
     """
 
-    def __init__(self, standin: LogtoStandIn, *, emulate_bootstrap: bool = True, bootstrap_exit_code: int = 0) -> None:
+    def __init__(
+        self,
+        standin: LogtoStandIn,
+        *,
+        emulate_bootstrap: bool = True,
+        bootstrap_exit_code: int = 0,
+        prior_state: Mapping[tuple[str, str], StoredResource] | None = None,
+    ) -> None:
         self.standin = standin
+        # With a prior state, a dynamic resource found in it goes through check/diff/update instead.
+        self.prior_state = dict(prior_state or {})
+        self.state: dict[tuple[str, str], StoredResource] = {}
+        self.diffs: dict[tuple[str, str], list[str]] = {}
+        self.updates: list[tuple[str, str]] = []
         self.emulate_bootstrap = emulate_bootstrap
         self.bootstrap_exit_code = bootstrap_exit_code
         # (type, name) -> the registration's additionalSecretOutputs, filled in by _SecretAwareMonitor.
@@ -119,22 +141,40 @@ class EngineLikeMocks(RecordingMocks):
         return super().new_resource(args)
 
     def _create_dynamic(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        secret_inputs = {key for key, value in args.inputs.items() if rpc.is_rpc_secret(value)}
+        key = (args.typ, args.name)
+        secret_inputs = {k for k, value in args.inputs.items() if rpc.is_rpc_secret(value)}
         news = _plain(args.inputs)
         provider = _load_provider(news[PROVIDER_KEY])
-        checked = provider.check({}, news)
+        prior = self.prior_state.get(key)
+        checked = provider.check(dict(prior.inputs) if prior else {}, news)
         if checked.failures:
             raise CheckFailed(
                 f"{args.typ} {args.name}: check failed on " + ", ".join(f.property for f in checked.failures)
             )
         inputs = _over_the_wire({**checked.inputs, PROVIDER_KEY: news[PROVIDER_KEY]})
-        result = provider.create(inputs)
-        self.dynamic_creates.append((args.typ, args.name))
-        outs = _over_the_wire({**(result.outs or {}), PROVIDER_KEY: news[PROVIDER_KEY]})
+        if prior is None:
+            result = provider.create(inputs)
+            self.dynamic_creates.append(key)
+            resource_id, raw_outs = result.id, result.outs
+        else:
+            diff = provider.diff(prior.id, dict(prior.outputs), inputs)
+            # No answer from the provider: the engine falls back to comparing old and new inputs.
+            changed = diff.changes if diff.changes is not None else dict(prior.inputs) != inputs
+            self.diffs[key] = sorted(diff.replaces or [])
+            if diff.replaces:
+                raise AssertionError(f"{args.name}: the provider asks for a replacement of {self.diffs[key]}")
+            if changed:
+                self.updates.append(key)
+                raw_outs = provider.update(prior.id, dict(prior.outputs), inputs).outs
+            else:
+                raw_outs = {k: v for k, v in prior.outputs.items() if k != PROVIDER_KEY}
+            resource_id = prior.id
+        outs = _over_the_wire({**(raw_outs or {}), PROVIDER_KEY: news[PROVIDER_KEY]})
+        self.state[key] = StoredResource(resource_id, inputs, outs)
         # The engine marks the registration's additional secret outputs, and (for a provider that
         # does not accept secrets) every output whose same-named input was secret.
-        secret = secret_inputs | set(self.additional_secret_outputs.get((args.typ, args.name), []))
-        return result.id, {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in outs.items()}
+        secret = secret_inputs | set(self.additional_secret_outputs.get(key, []))
+        return resource_id, {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in outs.items()}
 
     def _run_bootstrap(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         app_id = _psql_variable(args.inputs, "app_id")
@@ -371,6 +411,30 @@ def redeployed() -> Iterator[Redeployment]:
     clear_token_cache()
 
 
+@dataclass
+class Lifecycle:
+    """A first run, an unchanged run and a run with a new ``lobechatUrl``, each on the state before."""
+
+    first: Deployment
+    unchanged: Deployment
+    moved: Deployment
+
+
+@pytest.fixture(scope="module")
+def lifecycle() -> Iterator[Lifecycle]:
+    with LogtoStandIn() as server:
+        runs: list[Deployment] = []
+        prior: Mapping[tuple[str, str], StoredResource] | None = None
+        for url in (LOBE, LOBE, MOVED_LOBE):
+            mocks = EngineLikeMocks(server, prior_state=prior)
+            runs.append(Deployment(server, run_against(server, dev_config(server, lobechatUrl=url), mocks), mocks))
+            prior = mocks.state
+        yield Lifecycle(*runs)
+        violations = list(server.openapi_violations)
+        assert violations == []
+    clear_token_cache()
+
+
 @pytest.fixture(scope="module")
 def gen2() -> Iterator[Deployment]:
     """The dev program as LobeChat 2.x (the generation staging runs)."""
@@ -582,6 +646,42 @@ def test_second_run_rewrites_the_bootstrap_secret_and_authenticates_with_it(rede
     assert same, "the second run connected with another secret than the bootstrap stored"
     refused = second.refused_requests()
     assert refused == []
+
+
+# --- runs on a kept state ------------------------------------------------------------------------------
+
+
+def test_unchanged_run_on_the_kept_state_creates_and_updates_nothing(lifecycle):
+    creates, updates = lifecycle.unchanged.mocks.dynamic_creates, lifecycle.unchanged.mocks.updates
+    assert creates == [] and updates == []
+
+
+def test_new_lobechat_url_updates_application_and_hook_in_place(lifecycle):
+    updated = {name for _, name in lifecycle.moved.mocks.updates}
+    creates = lifecycle.moved.mocks.dynamic_creates
+    assert {"lobechat-application", "lobechat-webhook"} <= updated and creates == []
+    owned, hooks = lifecycle.moved.owned_app_ids(), lifecycle.moved.hook_ids()
+    assert owned == [lifecycle.first.app()["id"]] and len(hooks) == 1
+
+
+def test_new_lobechat_url_reaches_logto(lifecycle):
+    app, hook = lifecycle.moved.app(), lifecycle.moved.hook()
+    redirect = app["oidcClientMetadata"]["redirectUris"]
+    sign_out = app["oidcClientMetadata"]["postLogoutRedirectUris"]
+    cors = app["customClientMetadata"]["corsAllowedOrigins"]
+    url = hook["config"]["url"]
+    assert redirect == [f"{MOVED_LOBE}/api/auth/callback/logto"] and sign_out == [f"{MOVED_LOBE}/"]
+    assert cors == [MOVED_LOBE] and url == f"{MOVED_LOBE}/api/webhooks/logto"
+
+
+def test_new_lobechat_url_keeps_lobechats_credentials(lifecycle):
+    moved = lifecycle.moved
+    client_id = moved.env("AUTH_LOGTO_ID")
+    assert client_id == lifecycle.first.app()["id"]
+    same_client_secret = same_secret(moved.env("AUTH_LOGTO_SECRET"), moved.default_secret())
+    same_signing_key = same_secret(moved.env("LOGTO_WEBHOOK_SIGNING_KEY"), moved.hook_signing_key())
+    assert same_client_secret, "AUTH_LOGTO_SECRET is not the application's Default secret"
+    assert same_signing_key, "LOGTO_WEBHOOK_SIGNING_KEY is not the hook's signing key"
 
 
 # --- 6. LobeChat 2.x -----------------------------------------------------------------------------------
