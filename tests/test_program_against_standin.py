@@ -238,6 +238,19 @@ def register_bootstrap_app(standin: LogtoStandIn, *, app_id: str, secret: str, n
         state.management_role_app_ids.add(app_id)
 
 
+def refreshed_state(state: Mapping[tuple[str, str], StoredResource]) -> dict[tuple[str, str], StoredResource]:
+    """``pulumi refresh``: every dynamic resource's ``read``, stored the way the engine stores it."""
+    result: dict[tuple[str, str], StoredResource] = {}
+    for key, stored in state.items():
+        serialized = stored.outputs[PROVIDER_KEY]
+        read = _load_provider(serialized).read(stored.id, dict(stored.outputs))
+        assert read.id, f"{key[1]} reads as deleted"
+        outputs = _over_the_wire({**(read.outs or {}), PROVIDER_KEY: serialized})
+        inputs = _over_the_wire({**read.inputs, PROVIDER_KEY: serialized}) if read.inputs else stored.inputs
+        result[key] = StoredResource(read.id, inputs, outputs)
+    return result
+
+
 def run_against(standin: LogtoStandIn, config: Mapping[str, Any], mocks: EngineLikeMocks) -> ProgramRun:
     """Run the dev program with ``config`` against ``standin``, as a fresh provider process would."""
     # The engine starts a new provider process per deployment: no token survives from a previous run.
@@ -430,6 +443,23 @@ def lifecycle() -> Iterator[Lifecycle]:
             runs.append(Deployment(server, run_against(server, dev_config(server, lobechatUrl=url), mocks), mocks))
             prior = mocks.state
         yield Lifecycle(*runs)
+        violations = list(server.openapi_violations)
+        assert violations == []
+    clear_token_cache()
+
+
+@pytest.fixture(scope="module", params=["1", "2"], ids=["gen1", "gen2"])
+def after_refresh(request: pytest.FixtureRequest) -> Iterator[EngineLikeMocks]:
+    """A run, a refresh, and an unchanged run on the refreshed state; yields the last run's mocks."""
+    overrides = {"lobechatGeneration": request.param}
+    if request.param == "2":
+        overrides["lobechatImage"] = "lobehub/lobehub:2.2.10"
+    with LogtoStandIn() as server:
+        first = EngineLikeMocks(server)
+        run_against(server, dev_config(server, **overrides), first)
+        second = EngineLikeMocks(server, prior_state=refreshed_state(first.state))
+        run_against(server, dev_config(server, **overrides), second)
+        yield second
         violations = list(server.openapi_violations)
         assert violations == []
     clear_token_cache()
@@ -648,11 +678,38 @@ def test_second_run_rewrites_the_bootstrap_secret_and_authenticates_with_it(rede
     assert refused == []
 
 
+# --- faults on the way ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/applications", "/api/hooks"])
+def test_a_lost_create_response_leaves_one_object_and_lobechat_wired_to_it(logto, path):
+    logto.faults.add(method="POST", path_prefix=path, kind="drop_after_commit", times=1)
+    mocks = EngineLikeMocks(logto)
+    deployment = Deployment(logto, run_against(logto, dev_config(logto), mocks), mocks)
+    dropped = [r.path for r in logto.requests_log if r.status is None]
+    assert dropped == [path]
+    owned, hooks = deployment.owned_app_ids(), deployment.hook_ids()
+    assert len(owned) == 1 and len(hooks) == 1
+    client_id = deployment.env("AUTH_LOGTO_ID")
+    assert client_id == owned[0]
+    same_client_secret = same_secret(deployment.env("AUTH_LOGTO_SECRET"), deployment.default_secret())
+    same_signing_key = same_secret(deployment.env("LOGTO_WEBHOOK_SIGNING_KEY"), deployment.hook_signing_key())
+    assert same_client_secret, "AUTH_LOGTO_SECRET is not the application's Default secret"
+    assert same_signing_key, "LOGTO_WEBHOOK_SIGNING_KEY is not the hook's signing key"
+
+
 # --- runs on a kept state ------------------------------------------------------------------------------
 
 
 def test_unchanged_run_on_the_kept_state_creates_and_updates_nothing(lifecycle):
     creates, updates = lifecycle.unchanged.mocks.dynamic_creates, lifecycle.unchanged.mocks.updates
+    assert creates == [] and updates == []
+
+
+def test_refresh_then_unchanged_run_creates_and_updates_nothing(after_refresh):
+    diffed = sorted(name for _, name in after_refresh.diffs)
+    creates, updates = after_refresh.dynamic_creates, after_refresh.updates
+    assert {"lobechat-application", "lobechat-webhook", "logto-m2m-secret"} <= set(diffed)
     assert creates == [] and updates == []
 
 
