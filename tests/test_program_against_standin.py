@@ -14,6 +14,10 @@ everything this project implements itself:
   linked to the Management API role;
 - every other Docker resource gets the plausible outputs of ``RecordingMocks``.
 
+Given the state a previous run left (``prior_state``), a dynamic resource goes through
+``check(olds, news)`` → ``diff`` → ``update`` instead, as in a later ``pulumi up``; `refreshed_state`
+is ``pulumi refresh`` (every provider's ``read``).
+
 Then the stand-in's state, the LobeChat container's recorded environment and the stack outputs
 must agree. Secrets are compared, never printed.
 """
@@ -124,7 +128,7 @@ class EngineLikeMocks(RecordingMocks):
         # With a prior state, a dynamic resource found in it goes through check/diff/update instead.
         self.prior_state = dict(prior_state or {})
         self.state: dict[tuple[str, str], StoredResource] = {}
-        self.diffs: dict[tuple[str, str], list[str]] = {}
+        self.diffs: dict[tuple[str, str], list[str]] = {}  # resource -> the properties it asked to replace
         self.updates: list[tuple[str, str]] = []
         self.emulate_bootstrap = emulate_bootstrap
         self.bootstrap_exit_code = bootstrap_exit_code
@@ -135,12 +139,12 @@ class EngineLikeMocks(RecordingMocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if args.typ.startswith(DYNAMIC_PREFIX):
-            return self._create_dynamic(args)
+            return self._run_dynamic(args)
         if args.typ == CONTAINER and _bootstrap_secret(args.inputs) is not None:
             return self._run_bootstrap(args)
         return super().new_resource(args)
 
-    def _create_dynamic(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+    def _run_dynamic(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         key = (args.typ, args.name)
         secret_inputs = {k for k, value in args.inputs.items() if rpc.is_rpc_secret(value)}
         news = _plain(args.inputs)
