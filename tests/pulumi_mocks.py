@@ -81,6 +81,13 @@ def _outputs_for(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 class RecordingMocks(pulumi.runtime.Mocks):
     """Returns plausible outputs for every resource type the program declares."""
 
+    def registering(self, typ: str, name: str, additional_secret_outputs: list[str]) -> None:
+        """Called just before :meth:`new_resource` for the same registration.
+
+        ``MockResourceArgs`` does not carry ``additionalSecretOutputs`` (only the real engine applies
+        them), so mocks that want to mark those outputs secret, as the engine would, learn them here.
+        """
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         return f"{args.name}-id", _outputs_for(args.typ, args.name, args.inputs)
 
@@ -136,6 +143,8 @@ class RecordingMonitor(MockMonitor):
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if isinstance(self.mocks, RecordingMocks):
+            self.mocks.registering(request.type, request.name, list(request.additionalSecretOutputs))
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.recorded.append(

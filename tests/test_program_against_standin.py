@@ -132,10 +132,16 @@ class EngineLikeMocks(RecordingMocks):
         self.updates: list[tuple[str, str]] = []
         self.emulate_bootstrap = emulate_bootstrap
         self.bootstrap_exit_code = bootstrap_exit_code
-        # (type, name) -> the registration's additionalSecretOutputs, filled in by _SecretAwareMonitor.
+        # (type, name) -> the registration's additionalSecretOutputs, told by the monitor (registering).
         self.additional_secret_outputs: dict[tuple[str, str], list[str]] = {}
         self.dynamic_creates: list[tuple[str, str]] = []
         self.bootstrap_runs: list[str] = []
+
+
+    def registering(self, typ: str, name: str, additional_secret_outputs: list[str]) -> None:
+        key = (typ, name)
+        assert key not in self.additional_secret_outputs, f"two registrations of {key}"
+        self.additional_secret_outputs[key] = additional_secret_outputs
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if args.typ.startswith(DYNAMIC_PREFIX):
@@ -198,17 +204,6 @@ class EngineLikeMocks(RecordingMocks):
         return resource_id, outs
 
 
-class _SecretAwareMonitor(pulumi_mocks.RecordingMonitor):
-    """RecordingMonitor that shows the mocks each registration's ``additionalSecretOutputs``."""
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        if isinstance(self.mocks, EngineLikeMocks):
-            key = (request.type, request.name)
-            assert key not in self.mocks.additional_secret_outputs, f"two registrations of {key}"
-            self.mocks.additional_secret_outputs[key] = list(request.additionalSecretOutputs)
-        return super().RegisterResource(request)
-
-
 def _bootstrap_secret(inputs: Mapping[str, Any]) -> str | None:
     for item in _plain(inputs.get("envs")) or []:
         name, _, value = str(item).partition("=")
@@ -259,9 +254,7 @@ def run_against(standin: LogtoStandIn, config: Mapping[str, Any], mocks: EngineL
     """Run the dev program with ``config`` against ``standin``, as a fresh provider process would."""
     # The engine starts a new provider process per deployment: no token survives from a previous run.
     clear_token_cache()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pulumi_mocks, "RecordingMonitor", _SecretAwareMonitor)
-        return run_program(STACK, config, mocks=mocks)
+    return run_program(STACK, config, mocks=mocks)
 
 
 @contextlib.contextmanager
