@@ -147,11 +147,14 @@ class Cleanup:
         return leftovers
 
 
-@pytest.fixture(params=["standin", "real"])
+@pytest.fixture(params=["standin", "standin-1.43", "real"])
 def target(request: pytest.FixtureRequest) -> Iterator[LogtoTarget]:
-    """The stand-in (always) or the real Logto named by ``LOGTO_TEST_*`` (skipped when none is given)."""
-    if request.param == "standin":
+    """The stand-in (always; as the recorded 1.37.1 and as the pinned 1.43 answers) or the real Logto
+    named by ``LOGTO_TEST_*`` (skipped when none is given)."""
+    if request.param.startswith("standin"):
         logto = request.getfixturevalue("logto")  # also holds every request to Logto's OpenAPI document
+        if request.param == "standin-1.43":
+            logto.answer_as("1.43.0")  # the pinned Logto image
         yield LogtoTarget(logto.endpoint, logto.m2m_client_id, logto.m2m_client_secret)
         return
     real = real_target_from_env(os.environ)

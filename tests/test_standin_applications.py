@@ -192,3 +192,25 @@ def test_stopping_cuts_keep_alive_connections() -> None:
 
 def test_repr_shows_no_secret(logto: LogtoStandIn) -> None:
     assert logto.m2m_client_secret not in repr(logto)
+
+
+def test_as_logto_1_43_the_internal_secret_is_left_out(logto: LogtoStandIn, standin_client: StandInClient) -> None:
+    logto.answer_as("1.43.0")
+    created = _create(standin_client)
+    listed = standin_client.get("/api/applications").json()
+    for app in [created, standin_client.get(f"/api/applications/{created['id']}").json(), *listed]:
+        assert "secret" not in app or not str(app["secret"]).startswith("#internal:")
+        assert app["appLevelAccessControlEnabled"] is False
+
+
+def test_as_logto_1_43_a_secret_for_a_missing_app_is_not_exists_with_id(
+    logto: LogtoStandIn, standin_client: StandInClient
+) -> None:
+    logto.answer_as("1.43.0")
+    answer = standin_client.post("/api/applications/no-such-app/secrets", json={"name": "x"})
+    assert (answer.status_code, answer.json()["code"]) == (404, "entity.not_exists_with_id")
+
+
+def test_by_default_the_stand_in_answers_as_the_recorded_version(standin_client: StandInClient) -> None:
+    created = _create(standin_client)
+    assert created["secret"].startswith("#internal:") and "appLevelAccessControlEnabled" not in created

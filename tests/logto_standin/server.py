@@ -56,6 +56,36 @@ class Response:
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+RECORDED_LOGTO_VERSION = "1.37.1"
+"""The version the recordings in ``shared/logto-contract`` come from (the stand-in's default)."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3])
+
+
+def newer_logto_answer(response: Response) -> Response:
+    """The same answer as Logto 1.42 and newer give it (``shared/logto-contract/README.md``): the app's
+    internal ``secret`` is left out, ``appLevelAccessControlEnabled`` is added, and a secret created
+    for a missing application is a plain ``entity.not_exists_with_id``."""
+    body = response.body
+    if isinstance(body, dict) and body.get("code") == "entity.relation_foreign_key_not_found":
+        body = {"code": "entity.not_exists_with_id", "message": "The applications with the given ID does not exist."}
+    else:
+        body = _newer_application_rows(body)
+    return Response(response.status, body, response.headers, response.raw, response.content_type)
+
+
+def _newer_application_rows(body: Any) -> Any:
+    if isinstance(body, list):
+        return [_newer_application_rows(item) for item in body]
+    if isinstance(body, dict) and "oidcClientMetadata" in body and "type" in body:
+        row = {k: v for k, v in body.items() if not (k == "secret" and str(v).startswith("#internal:"))}
+        row.setdefault("appLevelAccessControlEnabled", False)
+        return row
+    return body
+
+
 @dataclass(frozen=True)
 class Request:
     """What a route handler gets: the parsed request plus the path parameters."""
@@ -510,8 +540,10 @@ class LogtoStandIn:
         token_ttl: int = TOKEN_TTL_SECONDS,
         management_resource: str = MANAGEMENT_API_RESOURCE,
         check_openapi: bool = True,
+        logto_version: str = RECORDED_LOGTO_VERSION,
     ) -> None:
         self.state = LogtoState(management_resource=management_resource, token_ttl=token_ttl)
+        self.answer_as(logto_version)
         self.faults = FaultInjector()
         self.latency = 0.0
         self.requests_log: list[LoggedRequest] = []
@@ -525,6 +557,12 @@ class LogtoStandIn:
         self.m2m_client_id, self.m2m_client_secret = self.state.insert_legacy_app(
             name="Stand-in M2M (Management API)", description="Seeded like the bootstrap SQL", with_role=True,
         )
+
+    def answer_as(self, logto_version: str) -> None:
+        """Answer as that Logto version: the recordings are of 1.37.1, and from 1.42 Logto answers a
+        little differently (see :func:`newer_logto_answer`)."""
+        self.logto_version = logto_version
+        self._newer_answers = _version_tuple(logto_version) >= (1, 42)
 
     def __repr__(self) -> str:
         return f"LogtoStandIn(endpoint={self.endpoint if self._server else None!r})"
@@ -629,9 +667,10 @@ class LogtoStandIn:
             try:
                 if needs_auth:
                     self.state.authenticate_bearer(headers.get("Authorization"))
-                return handler(self, request)
+                response = handler(self, request)
             except ApiError as error:
-                return Response(error.status, error.body(), dict(error.headers))
+                response = Response(error.status, error.body(), dict(error.headers))
+            return newer_logto_answer(response) if self._newer_answers else response
         if allowed:
             return Response(405, raw=b"Method Not Allowed", content_type="text/plain; charset=utf-8")
         return Response(404, raw=b"Not Found", content_type="text/plain; charset=utf-8")
