@@ -12,6 +12,7 @@ from components.logto_api import LogtoAuthenticationError, LogtoConnectionError,
 from components.logto_resources import LogtoApplicationProvider
 from components.logto_resources.connection import api_from_props, marker
 from tests.logto_standin import LogtoStandIn
+from tests.provider_inputs import connection_props
 
 pytestmark = pytest.mark.usefixtures("no_backoff_sleep")
 
@@ -25,10 +26,7 @@ def provider() -> LogtoApplicationProvider:
 
 def inputs(logto: LogtoStandIn, **overrides: Any) -> dict[str, Any]:
     return {
-        "logto_endpoint": logto.endpoint,
-        "logto_client_id": logto.m2m_client_id,
-        "logto_client_secret": logto.m2m_client_secret,
-        "logto_resource": "https://default.logto.app/api",
+        **connection_props(logto),
         "project": "lobechat-logto",
         "stack": "dev",
         "resource_name": "lobechat-app",

@@ -10,6 +10,7 @@ import pytest
 from components.logto_api import LogtoInputError
 from components.logto_resources import LogtoApplicationSecretProvider
 from tests.logto_standin import LogtoStandIn
+from tests.provider_inputs import connection_props
 
 pytestmark = pytest.mark.usefixtures("no_backoff_sleep")
 
@@ -26,10 +27,7 @@ def app_id(logto: LogtoStandIn) -> str:
 
 def inputs(logto: LogtoStandIn, app_id: str, **overrides: Any) -> dict[str, Any]:
     return {
-        "logto_endpoint": logto.endpoint,
-        "logto_client_id": logto.m2m_client_id,
-        "logto_client_secret": logto.m2m_client_secret,
-        "logto_resource": "https://default.logto.app/api",
+        **connection_props(logto),
         "application_id": app_id,
         "secret_name": "rotation-2026",
         "expires_at": None,

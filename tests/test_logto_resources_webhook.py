@@ -9,6 +9,7 @@ import pytest
 from components.logto_api import LogtoInputError
 from components.logto_resources import MARKER_HEADER, LogtoWebhookProvider
 from tests.logto_standin import LogtoStandIn
+from tests.provider_inputs import connection_props
 
 pytestmark = pytest.mark.usefixtures("no_backoff_sleep")
 
@@ -22,10 +23,7 @@ def provider() -> LogtoWebhookProvider:
 
 def inputs(logto: LogtoStandIn, **overrides: Any) -> dict[str, Any]:
     return {
-        "logto_endpoint": logto.endpoint,
-        "logto_client_id": logto.m2m_client_id,
-        "logto_client_secret": logto.m2m_client_secret,
-        "logto_resource": "https://default.logto.app/api",
+        **connection_props(logto),
         "project": "lobechat-logto",
         "stack": "dev",
         "resource_name": "lobechat-user-sync",

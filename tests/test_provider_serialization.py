@@ -25,6 +25,7 @@ from components.logto_resources import (
     LogtoWebhookProvider,
 )
 from tests.logto_standin import LogtoStandIn
+from tests.provider_inputs import connection_props
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROVIDERS = [LogtoApplicationProvider, LogtoApplicationSecretProvider, LogtoWebhookProvider]
@@ -44,15 +45,6 @@ if checked.failures:
 result = provider.create(checked.inputs)
 print(json.dumps({"id": result.id, "provider_class": type(provider).__module__ + "." + type(provider).__name__}))
 """
-
-
-def connection_props(logto: LogtoStandIn) -> dict[str, Any]:
-    return {
-        "logto_endpoint": logto.endpoint,
-        "logto_client_id": logto.m2m_client_id,
-        "logto_client_secret": logto.m2m_client_secret,
-        "logto_resource": "https://default.logto.app/api",
-    }
 
 
 def app_props(logto: LogtoStandIn) -> dict[str, Any]:
