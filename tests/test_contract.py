@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import datetime as dt
 import hmac
 import json
 import re
@@ -42,6 +43,10 @@ OMITTED_BODY = "<<omitted, see note>>"
 GENERATED_VALUE_KEYS = frozenset({"id", "applicationId", "hookId", "secret", "value", "signingKey",
                                   "access_token", "userId"})
 COMPARED_HEADERS = ("Total-Number", "WWW-Authenticate", "Retry-After")
+# A number in a recorded request within this distance of the flow's ``recorded_at`` is a timestamp in
+# epoch milliseconds (an ``expiresAt``): it is moved by as much as the replay is later than the recording.
+# Values far from it (``expiresAt: 1000``, "long ago") mean the same thing on any day and are sent as they are.
+TIMESTAMP_WINDOW_MS = 20 * 365 * 86_400_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,8 +144,12 @@ def _closed_port_base() -> str:
 class ContractReplay:
     """Replays recorded flows, in order, against one stand-in and one local webhook receiver."""
 
-    def __init__(self, logto: LogtoStandIn, receiver: WebhookReceiver, flows: list[dict[str, Any]]) -> None:
+    def __init__(self, logto: LogtoStandIn, receiver: WebhookReceiver, flows: list[dict[str, Any]],
+                 rebase_times: bool = True) -> None:
         self.logto = logto
+        self.rebase_times = rebase_times
+        self.recorded_at_ms = 0  # the current flow's recording time
+        self.shift_ms = 0        # how much later the replay runs than the current flow was recorded
         self.receiver = receiver
         self.flows = flows
         self.session = requests.Session()
@@ -219,6 +228,8 @@ class ContractReplay:
         return self.closed_base + text[len(origin):]
 
     def _live_value(self, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and self._is_recorded_timestamp(value):
+            return value + self.shift_ms
         if isinstance(value, str):
             return self._live_url(self.values.get(value, value))
         if isinstance(value, list):
@@ -226,6 +237,18 @@ class ContractReplay:
         if isinstance(value, dict):
             return {key: self._live_value(item) for key, item in value.items()}
         return value
+
+    def _is_recorded_timestamp(self, value: int) -> bool:
+        return self.recorded_at_ms > 0 and abs(value - self.recorded_at_ms) < TIMESTAMP_WINDOW_MS
+
+    def _start_flow(self, flow: dict[str, Any]) -> None:
+        """Rebase the flow's recorded times on the stand-in's clock (its "now" is the recording's "now")."""
+        recorded_at = flow.get("recorded_at")
+        if not self.rebase_times or not recorded_at:
+            self.recorded_at_ms = self.shift_ms = 0
+            return
+        self.recorded_at_ms = int(dt.datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).timestamp() * 1000)
+        self.shift_ms = self.logto.state.clock_ms() - self.recorded_at_ms
 
     def _live_path(self, path: str) -> str:
         for recorded in sorted(self.values, key=len, reverse=True):
@@ -278,6 +301,7 @@ class ContractReplay:
         """Replay every step of every flow, in order."""
         outcomes = []
         for flow in self.flows:
+            self._start_flow(flow)
             for index, step in enumerate(flow["steps"]):
                 outcome = StepOutcome(flow["name"], index, step.get("label") or "note: " + step.get("note", "")[:50],
                                       replayed=False, recorded_status=step.get("status"))
@@ -400,10 +424,10 @@ def load_flows() -> list[dict[str, Any]]:
     return flows
 
 
-def replay(logto: LogtoStandIn, flows: list[dict[str, Any]]) -> list[StepOutcome]:
+def replay(logto: LogtoStandIn, flows: list[dict[str, Any]], rebase_times: bool = True) -> list[StepOutcome]:
     """Replay ``flows`` against ``logto`` with a fresh local webhook receiver."""
     with WebhookReceiver() as receiver:
-        return ContractReplay(logto, receiver, flows).run()
+        return ContractReplay(logto, receiver, flows, rebase_times=rebase_times).run()
 
 
 @pytest.fixture(scope="module")
@@ -478,3 +502,40 @@ def test_replay_detects_a_stand_in_that_drifted_from_the_recording() -> None:
         drifted = replay(logto, token_flow)
     problems = [problem for outcome in drifted for problem in outcome.problems]
     assert "status 200 where the recording has 204" in problems
+
+
+YEAR_MS = 365 * 86_400_000
+
+
+def _secret_flows() -> list[dict[str, Any]]:
+    """The flows up to the one that creates secrets with expiry dates (03 needs 00's token and 02's app)."""
+    return [flow for flow in load_flows()
+            if flow["name"] in ("00-m2m-token", "02-applications", "03-application-secrets")]
+
+
+@pytest.mark.parametrize("years", [-3, 0, 3, 30])
+def test_replay_rebases_recorded_expiry_dates_on_the_stand_ins_clock(years: int) -> None:
+    require_or_skip(bool(FLOW_FILES), f"no recorded Logto flows in {CONTRACT_DIR} (set LOGTO_CONTRACT_DIR)")
+    flows = _secret_flows()
+    recorded_at = dt.datetime.fromisoformat(flows[-1]["recorded_at"].replace("Z", "+00:00"))
+    with LogtoStandIn() as logto:
+        # the stand-in's clock runs at the recording's time moved by ``years``, whatever today is
+        offset_ms = int(recorded_at.timestamp() * 1000) + years * YEAR_MS - logto.state.clock_ms()
+        real_clock = logto.state.clock_ms
+        logto.state.clock_ms = lambda: real_clock() + offset_ms
+        outcomes = replay(logto, flows)
+    problems = [f"{outcome.name}: {problem}" for outcome in outcomes for problem in outcome.problems]
+    assert problems == []
+
+
+def test_replay_without_rebasing_fails_once_the_recorded_expiry_date_has_passed() -> None:
+    require_or_skip(bool(FLOW_FILES), f"no recorded Logto flows in {CONTRACT_DIR} (set LOGTO_CONTRACT_DIR)")
+    flows = _secret_flows()
+    recorded_at = dt.datetime.fromisoformat(flows[-1]["recorded_at"].replace("Z", "+00:00"))
+    with LogtoStandIn() as logto:
+        offset_ms = int(recorded_at.timestamp() * 1000) + 2 * YEAR_MS - logto.state.clock_ms()
+        real_clock = logto.state.clock_ms
+        logto.state.clock_ms = lambda: real_clock() + offset_ms
+        outcomes = replay(logto, flows, rebase_times=False)
+    problems = [problem for outcome in outcomes for problem in outcome.problems]
+    assert "status 400 (request.invalid_input) where the recording has 201" in problems

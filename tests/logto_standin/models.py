@@ -582,7 +582,7 @@ class LogtoState:
         return body
 
     def _mint_token(self, client_id: str, scopes: list[str]) -> str:
-        now = int(time.time())
+        now = self.clock_ms() // 1000
         jti = _random_secret(21)
         header = {"alg": "HS256", "typ": "at+jwt", "kid": self._token_kid}
         claims: dict[str, Any] = {"jti": jti, "sub": client_id, "iat": now, "exp": now + self.token_ttl}
@@ -626,7 +626,7 @@ class LogtoState:
             raise unauthorized("ERR_JWS_SIGNATURE_VERIFICATION_FAILED", "JWSSignatureVerificationFailed")
         with self.lock:
             revoked = claims.get("jti") in self._expired_jtis
-        if revoked or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        if revoked or not isinstance(claims.get("exp"), int) or claims["exp"] * 1000 <= self.clock_ms():
             raise unauthorized("ERR_JWT_EXPIRED", "JWTExpired")
         if claims.get("aud") != self.management_resource or claims.get("iss") != self.issuer:
             raise unauthorized("ERR_JWT_CLAIM_VALIDATION_FAILED", "JWTClaimValidationFailed")
@@ -947,7 +947,7 @@ class LogtoState:
         assert events is not None and config is not None
         for event in events:
             payload = {
-                "event": event, "hookId": hook_id, "createdAt": _iso_now(),
+                "event": event, "hookId": hook_id, "createdAt": _iso(self.clock_ms()),
                 "userAgent": "fake-user-agent", "path": "/fake-path/:id", "method": "POST", "status": 200,
                 "params": {"id": "fake-id"}, "data": {"result": "success"},
             }
@@ -1053,7 +1053,7 @@ class LogtoState:
             user["updatedAt"] = self.clock_ms()
             view = self._user_view(user)
             pending = self._pending_deliveries(USER_DATA_UPDATED, {
-                "event": USER_DATA_UPDATED, "createdAt": _iso_now(), "userAgent": user_agent, "ip": ip,
+                "event": USER_DATA_UPDATED, "createdAt": _iso(self.clock_ms()), "userAgent": user_agent, "ip": ip,
                 "path": f"/users/{user_id}", "method": "PATCH", "status": 200,
                 "params": {"userId": user_id}, "matchedRoute": "/users/:userId", "data": view,
             })
@@ -1101,7 +1101,6 @@ class LogtoState:
                     )
 
 
-def _iso_now() -> str:
-    """``new Date().toISOString()``: UTC with milliseconds and ``Z``."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+def _iso(epoch_ms: int) -> str:
+    """``new Date(epoch_ms).toISOString()``: UTC with milliseconds and ``Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms // 1000)) + f".{epoch_ms % 1000:03d}Z"
