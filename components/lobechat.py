@@ -56,6 +56,8 @@ class LobeChatServer(pulumi.ComponentResource):
         name_prefix: str,
         depends_on: Sequence[pulumi.Resource] = (),
         proxied_host_names: Sequence[str] = (),
+        rolling: bool = False,
+        grace_seconds: int = 30,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -63,20 +65,30 @@ class LobeChatServer(pulumi.ComponentResource):
             f"{resource_name}-image", name=image, keep_locally=True, opts=pulumi.ResourceOptions(parent=self)
         )
         ports = None
-        if publish.enabled:
+        if publish.enabled and not rolling:
             ports = [
                 docker.ContainerPortArgs(
                     internal=LOBECHAT_CONTAINER_PORT, external=publish.lobechat_port, ip=publish.bind_address
                 )
             ]
+        # Behind the stack's front (``rolling``) the container has no fixed name (Pulumi names it
+        # ``lobechat-<random>``, a new name at each replacement) and no host port, so a change of its
+        # image or environment starts the new container first; the front moves traffic once it is
+        # healthy and Pulumi deletes the old one last. The Docker provider asks for delete-first on
+        # every container replacement, so create-first must be requested explicitly.
+        rollout = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=not rolling)
         self.container = docker.Container(
             resource_name,
-            name=f"{name_prefix}-lobechat",
+            name=None if rolling else f"{name_prefix}-lobechat",
             image=self.image.image_id,
             envs=pulumi.Output.secret(envs),
             ports=ports,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(url))],
-            hosts=host_gateway_entries(proxied_host_names),
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(
+                    name=network_name, aliases=[NETWORK_ALIAS] if rolling else network_aliases(url)
+                )
+            ],
+            hosts=None if rolling else host_gateway_entries(proxied_host_names),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_test(generation),
                 interval="10s",
@@ -88,6 +100,10 @@ class LobeChatServer(pulumi.ComponentResource):
             restart="unless-stopped",
             wait=True,
             wait_timeout=300,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
+            # Stopping (also when Pulumi deletes a replaced container): SIGTERM, then SIGKILL after this.
+            stop_timeout=grace_seconds,
+            destroy_grace_seconds=grace_seconds,
+            labels=[docker.ContainerLabelArgs(label="lobechat-logto.stage", value=name_prefix)],
+            opts=rollout,
         )
         self.register_outputs({"container_name": self.container.name})

@@ -46,9 +46,14 @@ def healthcheck_test(port: int) -> list[str]:
     return ["CMD", "node", "-e", script]
 
 
-def network_aliases(config: LogtoConfig) -> list[str]:
-    """``logto`` plus the host names of ENDPOINT and ADMIN_ENDPOINT when they are ``*.localhost``."""
+def network_aliases(config: LogtoConfig, *, host_names: bool = True) -> list[str]:
+    """``logto`` plus the host names of ENDPOINT and ADMIN_ENDPOINT when they are ``*.localhost``.
+
+    ``host_names=False`` behind the stack's front: the host names are the front's aliases then.
+    """
     aliases = [NETWORK_ALIAS]
+    if not host_names:
+        return aliases
     for origin in (config.endpoint, config.admin_endpoint):
         if origin is not None and origin.is_localhost and origin.host not in aliases:
             aliases.append(origin.host)
@@ -91,6 +96,7 @@ class LogtoServer(pulumi.ComponentResource):
         name_prefix: str,
         proxied_host_names: Sequence[str] = (),
         depends_on: Sequence[pulumi.Resource] = (),
+        behind_front: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -99,7 +105,7 @@ class LogtoServer(pulumi.ComponentResource):
         )
         envs = pulumi.Output.secret(pulumi.Output.from_input(database_url).apply(lambda url: logto_environment(config, url)))
         ports = None
-        if publish.enabled:
+        if publish.enabled and not behind_front:
             ports = [
                 docker.ContainerPortArgs(internal=config.container_port, external=publish.logto_port, ip=publish.bind_address),
                 docker.ContainerPortArgs(
@@ -114,9 +120,11 @@ class LogtoServer(pulumi.ComponentResource):
             envs=envs,
             ports=ports,
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(config))
+                docker.ContainerNetworksAdvancedArgs(
+                    name=network_name, aliases=network_aliases(config, host_names=not behind_front)
+                )
             ],
-            hosts=host_gateway_entries(proxied_host_names),
+            hosts=None if behind_front else host_gateway_entries(proxied_host_names),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_test(config.container_port),
                 interval="5s",

@@ -21,6 +21,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.front.caddy import CaddyFront
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
@@ -84,6 +85,7 @@ class Platform(pulumi.ComponentResource):
         super().__init__("lobechat-logto:platform:Platform", resource_name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         prefix = config.resource_prefix
+        behind_front = config.front is not None and config.front.is_caddy
 
         network = StageNetwork("network", network_name=f"{prefix}-net", opts=child)
 
@@ -114,6 +116,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                behind_front=behind_front,
                 opts=child,
             )
             if postgres is not None:
@@ -149,6 +152,20 @@ class Platform(pulumi.ComponentResource):
                 client_secret=pulumi.Output.secret(config.logto.m2m_client_secret),
                 resource=management_resource(config.logto.tenant_id),
             )
+
+        # --- the front: Caddy routes Logto before anything calls its Management API ---------------
+        self.front: CaddyFront | None = None
+        if behind_front:
+            self.front = CaddyFront(
+                "front",
+                config=config,
+                network_name=network.name,
+                logto_container=logto.container if config.logto.mode == "container" else None,
+                opts=child,
+            )
+            # `pulumi up` reaches the Management API through the front (public names, or 127.0.0.1
+            # ports for *.localhost names): wait until it routes Logto.
+            waits_for_logto = [*waits_for_logto, self.front.base_writer]
 
         # --- LobeChat's application and webhook in Logto ---------------------------------------
         logto_opts = pulumi.ResourceOptions(parent=self, depends_on=waits_for_logto)
@@ -208,8 +225,12 @@ class Platform(pulumi.ComponentResource):
             name_prefix=prefix,
             depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
             proxied_host_names=config.proxied_host_names,
+            rolling=behind_front,
             opts=child,
         )
+        if self.front is not None:
+            # Traffic moves to the new LobeChat once it is healthy; the old one drains, then goes.
+            self.front.route_lobechat(self.lobechat.container)
 
         self.outputs = PlatformOutputs(
             lobechat_url=urls.app_url,

@@ -72,6 +72,12 @@ def _outputs_for(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         outs["imageId"] = "sha256:" + hashlib.sha256(str(inputs.get("name")).encode()).hexdigest()
         outs["repoDigest"] = f"{inputs.get('name')}@{outs['imageId']}"
     elif typ == CONTAINER:
+        if not inputs.get("name"):
+            # The Docker provider auto-names a container without a name as the engine does:
+            # ``<resource name>-<7 hex>`` (a fresh one for each replacement).
+            # Derived from the inputs here, so a change that replaces the container gives a new name.
+            digest = hashlib.sha256(f"autoname:{name}:{json.dumps(inputs, sort_keys=True, default=str)}".encode())
+            outs["name"] = f"{name}-{digest.hexdigest()[:7]}"
         # One-shot containers (the bootstrap) report how they ended; a healthy run exits 0.
         outs.setdefault("exitCode", 0)
         outs.setdefault("containerLogs", "")
@@ -110,6 +116,9 @@ class RecordedResource:
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
+    delete_before_replace_defined: bool
+    """True when the program set ``delete_before_replace`` (True or False); otherwise the provider decides
+    (the Docker provider asks for delete-before-replace on every container)."""
     additional_secret_outputs: list[str]
     provider: str
 
@@ -160,6 +169,7 @@ class RecordingMonitor(MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    delete_before_replace_defined=bool(request.deleteBeforeReplaceDefined),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                     provider=request.provider,
                 )

@@ -233,7 +233,7 @@ def test_require_https_flag_applies_to_non_prod_stacks():
         ({**DEV, "auth": {"accessCode": True}}, None, "dev", "accessCode", "pulumi config set --secret"),
         ({**DEV, "publish": {"lobechatPort": 8080}}, None, "dev", "publish.lobechatPort", "must equal the port"),
         ({**DEV, "publish": {"bindAddress": "everywhere"}}, None, "dev", "publish.bindAddress", "IP address"),
-        ({**PROD, "publish": {"logtoPort": 3210}}, None, "prod", "publish", "must differ"),
+        ({**PROD, "front": {"mode": "external"}, "publish": {"logtoPort": 3210}}, None, "prod", "publish", "must differ"),
         ({**DEV, "dockerHost": "deploy@host"}, None, "dev", "dockerHost", "ssh://"),
         ({**DEV, "extraEnv": {"APP_URL": "http://x"}}, None, "dev", "extraEnv.APP_URL", "set by the stack"),
         ({**DEV, "extraEnv": {"BAD NAME": "x"}}, None, "dev", "extraEnv.BAD NAME", "environment variable names"),
@@ -337,7 +337,7 @@ def test_generation_1_keeps_the_image_default_command():
 
 
 def test_proxy_on_docker_host_lists_the_public_names_of_this_host():
-    config = load(with_(PROD, proxyOnDockerHost=True), stack="prod")
+    config = load(with_(PROD, proxyOnDockerHost=True, front={"mode": "external"}), stack="prod")
     assert config.proxied_host_names == ("chat.example.com", "auth.example.com", "auth-admin.example.com")
     assert load(PROD, stack="prod").proxied_host_names == ()
     assert load(with_(DEV, proxyOnDockerHost=True)).proxied_host_names == ()

@@ -71,6 +71,15 @@ def container(run: ProgramRun, name: str):
     return run.one(CONTAINER, name)
 
 
+def behind_front(run: ProgramRun) -> bool:
+    """front.mode caddy (the default on staging and prod): the stack's Caddy publishes the ports."""
+    front = cfg(run, "front") or {}
+    return front.get("mode", "caddy" if run.stack in ("staging", "prod") else "none") == "caddy"
+
+
+FRONT_WRITERS = ("front-config-base", "front-config")
+
+
 # --- structure -----------------------------------------------------------------------------------
 
 
@@ -91,7 +100,12 @@ def test_one_bridge_network_carries_every_container(run):
     networks = run.of_type(NETWORK)
     assert len(networks) == 1 and networks[0].plain("driver") == "bridge"
     name = networks[0].plain("name")
+    caddy = [c for c in run.of_type(CONTAINER) if c.name == "front"]
     for c in run.of_type(CONTAINER):
+        if c.name in FRONT_WRITERS:
+            # The config writers join Caddy's network namespace (its admin API is on its loopback).
+            assert c.plain("networkMode") == f"container:{caddy[0].name}-id" and not c.plain("networksAdvanced")
+            continue
         assert [n["name"] for n in c.plain("networksAdvanced")] == [name], c.name
 
 
@@ -103,8 +117,16 @@ def test_every_image_is_pinned(run):
 
 
 def test_long_running_containers_carry_the_stack_prefix(run):
-    for name in ("postgres", "logto", "lobechat"):
+    fixed = ("postgres", "logto") + (() if behind_front(run) else ("lobechat",))
+    for name in fixed:
         assert container(run, name).plain("name") == f"lobechat-logto-{run.stack}-{name}"
+    if behind_front(run):
+        # Rolled out create-before-delete: Pulumi names it (a new name per replacement); the
+        # stage is on its label.
+        lobechat = container(run, "lobechat")
+        assert not lobechat.plain("name")
+        assert {"label": "lobechat-logto.stage", "value": f"lobechat-logto-{run.stack}"} in lobechat.plain("labels")
+        assert container(run, "front").plain("name") == f"lobechat-logto-{run.stack}-caddy"
 
 
 def test_long_running_containers_restart_and_are_waited_on(run):
@@ -112,7 +134,9 @@ def test_long_running_containers_restart_and_are_waited_on(run):
         c = container(run, name)
         assert c.plain("restart") == "unless-stopped" and c.plain("wait") is True, name
         assert c.plain("healthcheck")["tests"], name
-        assert c.delete_before_replace, name
+        # Set explicitly either way: the Docker provider asks for delete-first on every container.
+        assert c.delete_before_replace_defined, name
+        assert c.delete_before_replace == (name != "lobechat" or not behind_front(run)), name
 
 
 def test_remote_docker_host_is_used_by_every_docker_resource_when_configured(run):
@@ -206,11 +230,15 @@ def test_logto_aliases_cover_localhost_endpoint_names(run):
     assert "logto" in aliases
     for url in (endpoint, admin):
         host = url.split("://", 1)[1].split(":", 1)[0]
-        assert (host in aliases) == host.endswith(".localhost"), host
+        # Behind the front every public name is an alias of Caddy instead.
+        assert (host in aliases) == (host.endswith(".localhost") and not behind_front(run)), host
 
 
 def test_logto_publishes_its_two_ports_on_the_bind_address(run):
     ports = container(run, "logto").plain("ports")
+    if behind_front(run):
+        assert not ports
+        return
     assert {(p["internal"], p["external"], p["ip"]) for p in ports} == {
         (3001, 3001, "127.0.0.1"),
         (3002, 3002, "127.0.0.1"),
@@ -348,11 +376,14 @@ def test_lobechat_health_probe_follows_generation(run):
 def test_lobechat_alias_is_its_host_name_on_localhost(run):
     aliases = container(run, "lobechat").plain("networksAdvanced")[0]["aliases"]
     host = cfg(run, "lobechatUrl").split("://", 1)[1].split(":", 1)[0]
-    assert "lobechat" in aliases and (host in aliases) == host.endswith(".localhost")
+    assert "lobechat" in aliases and (host in aliases) == (host.endswith(".localhost") and not behind_front(run))
 
 
 def test_lobechat_publishes_3210(run):
     ports = container(run, "lobechat").plain("ports")
+    if behind_front(run):
+        assert not ports
+        return
     assert [(p["internal"], p["external"]) for p in ports] == [(3210, 3210)]
 
 

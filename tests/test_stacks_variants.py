@@ -168,7 +168,8 @@ def test_extra_secret_env_from_pulumi_config_reaches_lobechat_as_secret():
 
 
 def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
-    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True})
+    # The operator's own proxy on the Docker host (front.mode external).
+    run = run_program("prod", {**stack_config("prod"), f"{NS}:front": {"mode": "external"}, f"{NS}:proxyOnDockerHost": True})
     expected = [
         {"host": "chat.example.com", "ip": "host-gateway"},
         {"host": "auth.example.com", "ip": "host-gateway"},

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
+
+if TYPE_CHECKING:
+    from components.config.front import FrontConfig
 
 NAMESPACE = "lobechat-logto"
 
@@ -183,6 +187,8 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    front: FrontConfig | None = None
+    """The front door (``front.*``); None only for configs built by hand (treated as ``none``)."""
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
