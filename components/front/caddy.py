@@ -30,6 +30,7 @@ from components.front.caddy_config import (
     PUBLIC_HTTP_PORT,
     PUBLIC_HTTPS_PORT,
     STORAGE_ROOT,
+    Listen,
     Site,
     TlsSettings,
     caddy_config_json,
@@ -55,13 +56,25 @@ def tls_settings(config: StageConfig) -> TlsSettings:
     return TlsSettings(mode=front.tls, acme_email=front.acme_email, acme_ca=front.acme_ca)
 
 
-def render(config: StageConfig, sites: Sequence[Site]) -> str:
-    """The config the stack loads for ``sites`` (canonical JSON)."""
+def render(
+    config: StageConfig,
+    sites: Sequence[Site],
+    *,
+    tls: TlsSettings | None = None,
+    listen: Listen | None = None,
+    admin: str = ADMIN_LISTEN,
+    storage_root: str = STORAGE_ROOT,
+) -> str:
+    """The config the stack loads for ``sites`` (canonical JSON).
+
+    The keyword arguments exist for the tests, which run this config in a real Caddy on 127.0.0.1
+    (free ports, a temporary storage, Caddy's internal CA instead of ACME).
+    """
     front = config.front
     assert front is not None
     return caddy_config_json(
-        sites, tls=tls_settings(config), hsts=front.hsts, admin=ADMIN_LISTEN, storage_root=STORAGE_ROOT,
-        grace_period_s=front.drain_seconds,
+        sites, tls=tls or tls_settings(config), hsts=front.hsts, listen=listen, admin=admin,
+        storage_root=storage_root, grace_period_s=front.drain_seconds,
     )
 
 
