@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.config import docker_engine
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
 from components.config.sources import ConfigSource, scalar_text
 from components.config.stage import (
@@ -57,7 +58,7 @@ TOP_LEVEL_KEYS = frozenset(
         "logto", "logtoM2mClientId", "logtoM2mClientSecret",
         "postgres", "postgresLogtoUrl", "postgresLobechatUrl",
         "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
-        "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
+        "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost", docker_engine.KEY,
     }
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
@@ -100,6 +101,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
     proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
+    health_start_interval = docker_engine.parse_health_start_interval(source.get(docker_engine.KEY), problems)
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
     if not _RESOURCE_PREFIX.match(resource_prefix):
         problems.add(
@@ -130,6 +132,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        health_start_interval=health_start_interval,
     )
 
 
