@@ -9,15 +9,16 @@ older engine (Debian 12's ``docker.io`` 20.10 is API 1.41): ``pulumi up`` would 
 
 from __future__ import annotations
 
-from typing import Any
-
 from components.config.errors import Problems
+from components.config.sources import ConfigSource
 
 KEY = "dockerHealthStartInterval"
+KEYS = frozenset({KEY})
 
 
-def parse_health_start_interval(value: Any, problems: Problems) -> bool:
+def read_health_start_interval(source: ConfigSource, problems: Problems) -> bool:
     """The ``dockerHealthStartInterval`` value (false when unset); a non-boolean is a problem."""
+    value = source.get(KEY)
     if value is None:
         return False
     if isinstance(value, bool):
