@@ -189,6 +189,8 @@ class StageConfig:
     proxy_on_docker_host: bool = False
     front: FrontConfig | None = None
     """The front door (``front.*``); None only for configs built by hand (treated as ``none``)."""
+    health_start_interval: bool = False
+    """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@
 - ``<prefix>-caddy-data``: certificates, ACME account keys, the internal CA; protected and kept on the
   host after a destroy (losing it means asking the CA again, and ACME rate limits).
 - two one-shot config writers (:mod:`components.front.reload`), in Caddy's network namespace:
-  ``front-config-base`` right after Caddy and Logto are up (LobeChat routed by its network alias, so
+  ``front-config-base`` right after Caddy is up (LobeChat routed by its network alias, so
   ``pulumi up`` can call Logto's Management API through the front before LobeChat exists), and
   ``front-config`` once the LobeChat container is healthy (LobeChat routed by that container's name).
   A change of the config replaces only a writer, never Caddy: Caddy reloads gracefully.
@@ -162,7 +162,9 @@ class CaddyFront(pulumi.ComponentResource):
             f"{resource_name}-config-base",
             lobechat_upstream=pulumi.Output.from_input(f"lobechat:{LOBECHAT_CONTAINER_PORT}"),
             drain_seconds=0,
-            depends_on=[logto_container] if logto_container is not None else [],
+            # Only Logto's name is needed (Caddy retries until Logto answers): the front comes up
+            # while Postgres and Logto start.
+            depends_on=[],
             previous=None,
         )
         self._base = base
@@ -171,16 +173,18 @@ class CaddyFront(pulumi.ComponentResource):
         """Resolves once the front routes Logto (gate the Management API calls on it)."""
         self.register_outputs({"container_name": self.container.name})
 
-    def route_lobechat(self, lobechat: docker.Container) -> pulumi.Output[str]:
-        """Route LobeChat to ``lobechat`` (once it is healthy) and drain the container it replaces."""
-        upstream = lobechat.name.apply(lambda name: f"{name}:{LOBECHAT_CONTAINER_PORT}")
+    def route_lobechat(
+        self, container: docker.Container, ready: pulumi.Input[pulumi.Resource]
+    ) -> pulumi.Output[str]:
+        """Route LobeChat to ``container`` once ``ready`` resolved and drain the container it replaces."""
+        upstream = pulumi.Output.all(container.name, ready).apply(lambda v: f"{v[0]}:{LOBECHAT_CONTAINER_PORT}")
         front = self._config.front
         assert front is not None
         writer = self._writer(
             f"{self._name}-config",
             lobechat_upstream=upstream,
             drain_seconds=front.drain_seconds,
-            depends_on=[lobechat],
+            depends_on=[container, ready],
             previous=self._base,
         )
         self.config_loaded = writer.done
@@ -192,7 +196,7 @@ class CaddyFront(pulumi.ComponentResource):
         *,
         lobechat_upstream: pulumi.Output[str],
         drain_seconds: int,
-        depends_on: Sequence[pulumi.Resource],
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]],
         previous: _Writer | None,
     ) -> _Writer:
         config = self._config
