@@ -112,6 +112,9 @@ def test_traffic_moves_only_after_the_new_lobechat_is_ready(run):
     assert env["FRONT_DRAIN_SECONDS"] == "60" and env["FRONT_ADMIN"] == "127.0.0.1:2019"
     assert writer.plain("networkMode") == "container:front-id"
     assert writer.plain("attach") is True and writer.plain("mustRun") is False
+    # Nothing of the Caddy image's VOLUME paths is left behind per run, and no certificate reaches a writer.
+    assert set(writer.plain("tmpfs")) == {"/data", "/config"}
+    assert [v["containerPath"] for v in writer.plain("volumes")] == ["/etc/lobechat-logto-front"]
 
 
 def test_tls_is_acme_with_the_configured_account_and_hsts_on_prod_only(run):

@@ -145,6 +145,9 @@ class CaddyFront(pulumi.ComponentResource):
                 docker.ContainerVolumeArgs(volume_name=self.data_volume.name, container_path="/data"),
             ],
             envs=["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/config"],
+            # The image declares VOLUME /config: without a mount each container would leave an
+            # anonymous volume (Caddy's autosave, which the generated config turns off).
+            tmpfs={"/config": "rw,size=1m"},
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=["CMD", "wget", "-q", "-O", "/dev/null", f"http://{ADMIN_LISTEN}/config/"],
                 interval="10s", timeout="3s", retries=3, start_period="30s",
@@ -245,6 +248,9 @@ class CaddyFront(pulumi.ComponentResource):
             envs=envs,
             network_mode=self.container.id.apply(lambda cid: f"container:{cid}"),
             volumes=[docker.ContainerVolumeArgs(volume_name=self.config_volume.name, container_path=CONFIG_DIR)],
+            # The image's VOLUME paths: a tmpfs each, so no run leaves anonymous volumes (and what
+            # `caddy validate` provisions there, e.g. an internal CA, is thrown away).
+            tmpfs={"/data": "rw,size=4m", "/config": "rw,size=1m"},
             labels=labels,
             attach=True,
             logs=True,
