@@ -21,6 +21,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.file_storage import FileStorage, StorageOutputs
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
@@ -52,6 +53,7 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    storage: StorageOutputs | None = None
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -67,6 +69,14 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.storage is not None:
+            exports["storageBucket"] = self.storage.bucket
+            exports["storageEndpoint"] = self.storage.endpoint
+            exports["storageRegion"] = self.storage.region
+            exports["storageAccessKeyId"] = pulumi.Output.secret(self.storage.admin_access_key_id)
+            exports["storageSecretAccessKey"] = pulumi.Output.secret(self.storage.admin_secret_access_key)
+            if self.storage.internal_endpoint is not None:
+                exports["storageInternalEndpoint"] = self.storage.internal_endpoint
         return exports
 
     def export(self) -> None:
@@ -175,6 +185,20 @@ class Platform(pulumi.ComponentResource):
                 opts=logto_opts,
             )
 
+        # --- file storage (S3) --------------------------------------------------------------------
+        self.storage: FileStorage | None = None
+        if config.storage.enabled:
+            self.storage = FileStorage(
+                "file-storage",
+                storage=config.storage,
+                cors_origins=[urls.cors_origin],
+                network_name=network.name,
+                publish=config.publish,
+                name_prefix=prefix,
+                opts=child,
+            )
+        storage_outputs = self.storage.outputs if self.storage is not None else None
+
         # --- LobeChat ---------------------------------------------------------------------------
         session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
         key_vaults_secret = RandomSecret(
@@ -195,6 +219,7 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret=key_vaults_secret.value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
+                storage=storage_outputs,
             ),
         )
         self.lobechat = LobeChatServer(
@@ -206,8 +231,11 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
-            proxied_host_names=config.proxied_host_names,
+            depends_on=[
+                application, *([webhook] if webhook else []), *database_ready, *waits_for_logto,
+                *([self.storage.bucket] if self.storage is not None else []),
+            ],
+            proxied_host_names=config.lobechat_proxied_host_names,
             opts=child,
         )
 
@@ -220,6 +248,7 @@ class Platform(pulumi.ComponentResource):
             client_secret=pulumi.Output.secret(application.client_secret),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
             lobechat_environment=env_output(env),
+            storage=storage_outputs,
         )
         self.register_outputs(self.outputs.as_exports())
 

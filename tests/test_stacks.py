@@ -35,6 +35,10 @@ ENV_2X = {
     "AUTH_SECRET", "AUTH_SSO_PROVIDERS", "JWKS_KEY", "APP_URL", "AUTH_LOGTO_ID", "AUTH_LOGTO_SECRET",
     "AUTH_LOGTO_ISSUER", "LOGTO_WEBHOOK_SIGNING_KEY", "DATABASE_URL", "KEY_VAULTS_SECRET",
 }
+ENV_S3 = {
+    "S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_PUBLIC_DOMAIN",
+    "S3_ENABLE_PATH_STYLE", "S3_SET_ACL",
+}
 FORBIDDEN_2X = re.compile(
     r"^(NEXT_AUTH|NEXTAUTH|AZURE_AD_|AUTH_AZURE_AD_|AUTH_MICROSOFT_ENTRA_ID_|ZITADEL_CLIENT_|CLERK_|NEXT_PUBLIC_CLERK_)"
     r"|^(AUTH_URL|NEXT_PUBLIC_AUTH_URL|ACCESS_CODE|NEXT_PUBLIC_SERVICE_MODE|OIDC_JWKS_KEY)$"
@@ -65,6 +69,10 @@ def management_endpoint(run: ProgramRun) -> str:
     if host_port.split(":", 1)[0].endswith(".localhost"):
         return f"http://127.0.0.1:{host_port.split(':', 1)[1]}"
     return endpoint
+
+
+def storage_on(run: ProgramRun) -> bool:
+    return (cfg(run, "storage") or {}).get("mode", "none") != "none"
 
 
 def container(run: ProgramRun, name: str):
@@ -286,7 +294,8 @@ def test_lobechat_image_follows_generation(run):
 
 def test_lobechat_environment_is_exactly_the_generations_set(run):
     env = container(run, "lobechat").env()
-    assert set(env) == (ENV_2X if generation(run) == 2 else ENV_1X)
+    expected = (ENV_2X if generation(run) == 2 else ENV_1X) | (ENV_S3 if storage_on(run) else set())
+    assert set(env) == expected
 
 
 def test_lobechat_environment_carries_nothing_of_the_other_generation(run):
@@ -376,11 +385,17 @@ def test_session_secret_is_generated_secret(run):
     assert "value" in run.one(RANDOM_SECRET, "lobechat-session-secret").additional_secret_outputs
 
 
+STORAGE_OUTPUTS = {"storageBucket", "storageEndpoint", "storageRegion", "storageAccessKeyId", "storageSecretAccessKey"}
+
+
 def test_stack_exports_every_output(run):
-    assert set(run.outputs) == {
+    expected = {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
         "webhookSigningKey", "lobechatEnvironment",
     }
+    if storage_on(run):
+        expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())
+    assert set(run.outputs) == expected
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
     assert run.outputs["issuer"] == cfg(run, "logto")["endpoint"] + "/oidc"
@@ -388,7 +403,10 @@ def test_stack_exports_every_output(run):
 
 
 def test_secret_outputs_are_secret(run):
-    assert run.secret_outputs == {"clientSecret", "webhookSigningKey", "lobechatEnvironment"}
+    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment"}
+    if storage_on(run):
+        expected |= {"storageAccessKeyId", "storageSecretAccessKey"}
+    assert run.secret_outputs == expected
 
 
 def test_exported_environment_equals_the_containers(run):

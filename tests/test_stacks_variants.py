@@ -39,7 +39,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "lobechat"}
+    assert names(run, CONTAINER) == {"postgres", "lobechat", "storage"}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -58,7 +58,7 @@ def test_external_postgres_has_no_database_container_and_seeds_with_encrypt_base
          f"{NS}:postgresLobechatUrl": "postgresql://u:p@db.example.com:5432/lobechat"},
     )
     assert "postgres" not in names(run, CONTAINER)
-    assert run.of_type(VOLUME) == []
+    assert names(run, VOLUME) == {"storage-data"}  # the file storage's, not a database volume
     logto = run.one(CONTAINER, "logto")
     assert "--encrypt-base-role" in logto.plain("entrypoints")[2]
     assert logto.env()["DB_URL"] == "postgresql://u:p@db.example.com:5432/logto"
@@ -109,7 +109,7 @@ def test_unpublished_stage_publishes_no_ports():
 def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
-    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat"} == names(run, CONTAINER)
+    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat", "storage"} == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 
@@ -174,8 +174,10 @@ def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
         {"host": "auth.example.com", "ip": "host-gateway"},
         {"host": "auth-admin.example.com", "ip": "host-gateway"},
     ]
-    for name in ("logto", "lobechat"):
-        assert run.one(CONTAINER, name).plain("hosts") == expected, name
+    assert run.one(CONTAINER, "logto").plain("hosts") == expected
+    # LobeChat's server also calls the storage at its public name (presigned URLs are signed for it).
+    storage_entry = {"host": "s3.example.com", "ip": "host-gateway"}
+    assert run.one(CONTAINER, "lobechat").plain("hosts") == [*expected, storage_entry]
 
 
 def test_without_proxy_on_docker_host_containers_get_no_host_entries():

@@ -28,6 +28,7 @@ import pulumi
 
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
 from components.config.sources import ConfigSource, scalar_text
+from components.config.storage import STORAGE_SECRET_KEYS, parse_storage
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
     LOBECHAT_IMAGES,
@@ -58,6 +59,7 @@ TOP_LEVEL_KEYS = frozenset(
         "postgres", "postgresLogtoUrl", "postgresLobechatUrl",
         "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
         "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
+        "storage", *STORAGE_SECRET_KEYS,
     }
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
@@ -97,6 +99,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     if logto is not None and publish is not None:
         logto = replace(logto, api_endpoint=_api_endpoint(logto, publish))
     docker_host = _docker_host(source, problems)
+    storage = parse_storage(source, problems, stack, require_https, publish)
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
     proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
@@ -130,6 +133,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        storage=storage,
     )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.storage import STORAGE_NONE, StorageConfig
+
 NAMESPACE = "lobechat-logto"
 
 LOBECHAT_IMAGES = {
@@ -183,6 +185,7 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    storage: StorageConfig = STORAGE_NONE
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
@@ -200,6 +203,16 @@ class StageConfig:
         for origin in origins:
             if not origin.is_localhost and origin.host not in names:
                 names.append(origin.host)
+        return tuple(names)
+
+    @property
+    def lobechat_proxied_host_names(self) -> tuple[str, ...]:
+        """:attr:`proxied_host_names` plus the storage's public name (LobeChat's server calls S3 there)."""
+        names = list(self.proxied_host_names)
+        storage = self.storage
+        if self.proxy_on_docker_host and storage.mode == "container" and storage.public_host \
+                and not storage.public_host_is_localhost and storage.public_host not in names:
+            names.append(storage.public_host)
         return tuple(names)
 
     @property
