@@ -17,7 +17,7 @@ from components.config.storage import bucket_name_problem
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_ATTEMPTS = 4
-"""Total attempts per request (botocore ``max_attempts``): the first try and three retries."""
+"""Total attempts per request (botocore ``total_max_attempts``): the first try and three retries."""
 
 _SESSION_LOCK = threading.Lock()
 _SESSION: Any = None
@@ -103,7 +103,7 @@ def s3_client(props: Mapping[str, Any]) -> Any:
         region_name=str(props.get("region") or "us-east-1"),
         signature_version="s3v4",
         s3={"addressing_style": "path" if props.get("path_style", True) else "virtual"},
-        retries={"mode": "standard", "max_attempts": int(props.get("attempts") or DEFAULT_ATTEMPTS)},
+        retries={"mode": "standard", "total_max_attempts": int(props.get("attempts") or DEFAULT_ATTEMPTS)},
         connect_timeout=timeout,
         read_timeout=timeout,
         # Send and check checksums only where S3 requires them: several S3-compatible servers refuse
