@@ -184,3 +184,47 @@ def test_without_proxy_on_docker_host_containers_get_no_host_entries():
     run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": False})
     for name in ("logto", "lobechat"):
         assert not run.one(CONTAINER, name).plain("hosts"), name
+
+
+# --- file storage variants ---------------------------------------------------------------------------
+
+
+def test_storage_off_has_no_server_no_bucket_and_no_s3_variables():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program("dev", dev_with(storage={"mode": "none"}))
+    assert "storage" not in names(run, CONTAINER) and run.of_type(S3_BUCKET) == []
+    assert names(run, VOLUME) == {"postgres-data"}
+    assert not [name for name in run.one(CONTAINER, "lobechat").env() if name.startswith("S3_")]
+    assert not [name for name in run.outputs if name.startswith("storage")]
+
+
+def test_external_storage_manages_the_bucket_with_config_credentials_and_gives_lobechat_its_own_key():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program(
+        "dev",
+        dev_with(storage={"mode": "external", "bucket": "acme-lobechat", "region": "auto",
+                          "endpoint": "https://acct.r2.cloudflarestorage.com"}),
+        {f"{NS}:storageAccessKeyId": "admin-key-id", f"{NS}:storageSecretAccessKey": SECRET,
+         f"{NS}:storageLobechatAccessKeyId": "lobe-key-id", f"{NS}:storageLobechatSecretAccessKey": SECRET + "-lobe"},
+    )
+    assert "storage" not in names(run, CONTAINER)
+    bucket = run.one(S3_BUCKET, "storage-bucket")
+    assert bucket.plain("s3_endpoint") == "https://acct.r2.cloudflarestorage.com" and bucket.plain("region") == "auto"
+    assert bucket.plain("access_key_id") == "admin-key-id" and bucket.is_secret("secret_access_key")
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_ACCESS_KEY_ID"] == "lobe-key-id" and env["S3_SECRET_ACCESS_KEY"] == SECRET + "-lobe"
+    assert env["S3_ENDPOINT"] == "https://acct.r2.cloudflarestorage.com" and env["S3_REGION"] == "auto"
+    assert run.outputs["storageAccessKeyId"] == "admin-key-id" and "storageInternalEndpoint" not in run.outputs
+    assert {"storageAccessKeyId", "storageSecretAccessKey"} <= run.secret_outputs
+
+
+def test_public_read_storage_sets_acl_on_2x_and_grants_read_on_the_bucket():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program("dev", dev_with(lobechatGeneration="2", storage={
+        "mode": "container", "publicEndpoint": "http://s3.localhost:9000", "publicRead": True}))
+    assert run.one(S3_BUCKET, "storage-bucket").plain("public_read") is True
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_SET_ACL"] == "1" and "JWKS_KEY" in env
