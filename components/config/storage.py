@@ -9,7 +9,7 @@
 - ``none`` (the default, so existing stages do not change): no storage; LobeChat runs without file
   uploads, knowledge base and image input, unless its S3 variables come through ``extraEnv`` as before.
 
-The loader calls :func:`parse_storage` once; this module owns every ``storage.*`` key and the S3
+The loader calls :func:`read_storage` once; this module owns every ``storage.*`` key and the S3
 variables' names, so ``extraEnv`` cannot set them behind the stack's back when storage is on.
 """
 
@@ -45,6 +45,9 @@ STORAGE_SECRET_KEYS = (
     "storageLobechatSecretAccessKey",
 )
 """Top-level secret keys of this section (external mode)."""
+
+KEYS = frozenset({"storage", *STORAGE_SECRET_KEYS})
+"""Every top-level key this section reads."""
 
 S3_ENV_NAMES = frozenset(
     {
@@ -152,7 +155,7 @@ class StorageConfig:
 STORAGE_NONE = StorageConfig()
 
 
-def parse_storage(
+def read_storage(
     source: ConfigSource,
     problems: Problems,
     stack: str,
@@ -160,8 +163,12 @@ def parse_storage(
     publish: PublishConfig | None,
 ) -> StorageConfig:
     """Read and check every ``storage.*`` key; problems go to ``problems`` under their full key."""
-    # The loader's helpers; imported here because the loader imports this module.
-    from components.config.loader import _object, _origin, _parse_bool, _pinned_image, _unknown_fields
+    # Imported here: fields imports stage, which imports this module for StorageConfig.
+    from components.config.fields import parse_bool as _parse_bool
+    from components.config.fields import parse_origin as _origin
+    from components.config.fields import pinned_image as _pinned_image
+    from components.config.fields import read_object as _object
+    from components.config.fields import unknown_fields as _unknown_fields
 
     obj = _object(source, problems, "storage")
     _unknown_fields(problems, "storage", obj, _FIELDS)
