@@ -61,21 +61,22 @@ class FileStorage(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         publish: PublishConfig,
         name_prefix: str,
+        health_start_interval: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:storage:FileStorage", resource_name, None, opts)
         assert storage.enabled and storage.endpoint is not None and storage.public_domain is not None
         self.server: StorageServer | None = None
-        depends: list[pulumi.Resource] = []
+        depends: list[pulumi.Input[pulumi.Resource]] = []
         if storage.mode == "container":
             self.server = StorageServer(
                 "storage", storage=storage, network_name=network_name, publish=publish, name_prefix=name_prefix,
-                opts=pulumi.ResourceOptions(parent=self),
+                health_start_interval=health_start_interval, opts=pulumi.ResourceOptions(parent=self),
             )
             admin_id: pulumi.Input[str] = self.server.access_key_id
             admin_secret: pulumi.Input[str] = self.server.secret_access_key
-            # The bucket can only be created once the server answers (wait=True: healthy).
-            depends = [self.server.container]
+            # The bucket can only be created once the server answers.
+            depends = [self.server.ready]
         else:
             assert storage.access_key_id is not None and storage.secret_access_key is not None
             admin_id, admin_secret = storage.access_key_id, storage.secret_access_key

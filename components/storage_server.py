@@ -12,9 +12,12 @@ every file users uploaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_docker as docker
 
+from components import readiness
 from components.config import PublishConfig, StorageConfig
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 
@@ -22,11 +25,43 @@ NETWORK_ALIAS = "storage"
 DATA_PATH = "/data"
 ROOT_ACCESS_KEY_LENGTH = 20
 ROOT_SECRET_KEY_LENGTH = 40
+READY_TIMEOUT_SECONDS = 120
+"""How long ``pulumi up`` waits for a new storage container."""
 
 
 def healthcheck_test(port: int) -> list[str]:
     """``GET /health`` on the S3 port (what LobeChat's compose probes; the image has busybox wget)."""
     return ["CMD-SHELL", f"wget -qO- http://127.0.0.1:{port}/health >/dev/null 2>&1 || exit 1"]
+
+
+def storage_healthcheck(port: int, *, start_interval: bool) -> docker.ContainerHealthcheckArgs:
+    """Docker's check: every 10 s (one wget), 1 s while starting on Engine 25+."""
+    return readiness.healthcheck(healthcheck_test(port), interval="10s", start_period="30s", start_interval=start_interval)
+
+
+def wget_probe(host: str, port: int, *, timeout_seconds: int) -> list[str]:
+    """``sh -c`` loop of the health check's wget against the container by name, every 0.25 s."""
+    script = (
+        f"end=$(( $(date +%s) + {int(timeout_seconds)} )); "
+        f"until wget -qO- \"http://$1:{int(port)}/health\" >/dev/null 2>&1; do "
+        f"if [ $(date +%s) -ge $end ]; then echo \"not ready after {int(timeout_seconds)} s: "
+        f"http://$1:{int(port)}/health never answered\" >&2; exit 1; fi; sleep {readiness.POLL_SECONDS}; done; "
+        f"echo \"ready: http://$1:{int(port)}/health answered\""
+    )
+    return ["sh", "-c", script, "readiness", host]
+
+
+def storage_readiness_probe(image: pulumi.Input[str], port: int) -> Callable[[str], readiness.ReadinessProbe]:
+    """The readiness wait: the same wget from the RustFS image, polling the container by name."""
+
+    def probe(host: str) -> readiness.ReadinessProbe:
+        return readiness.ReadinessProbe(
+            image=image,
+            entrypoint=wget_probe(host, port, timeout_seconds=READY_TIMEOUT_SECONDS),
+            timeout_seconds=READY_TIMEOUT_SECONDS,
+        )
+
+    return probe
 
 
 def network_aliases(storage: StorageConfig) -> list[str]:
@@ -45,7 +80,8 @@ def internal_endpoint(storage: StorageConfig) -> str:
 class StorageServer(pulumi.ComponentResource):
     """RustFS in a container, its protected data volume and its generated root credentials.
 
-    Outputs: ``access_key_id`` / ``secret_access_key`` (secret), ``container``.
+    Outputs: ``access_key_id`` / ``secret_access_key`` (secret), ``container``, ``ready`` (put it in
+    ``depends_on``: resolves once the S3 API answers, see ``components/readiness.py``).
     """
 
     access_key_id: pulumi.Output[str]
@@ -59,6 +95,7 @@ class StorageServer(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         publish: PublishConfig,
         name_prefix: str,
+        health_start_interval: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:storage:StorageServer", resource_name, None, opts)
@@ -101,15 +138,22 @@ class StorageServer(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
             ports=ports,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(storage))],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=healthcheck_test(port), interval="5s", timeout="3s", retries=30, start_period="10s"
-            ),
+            healthcheck=storage_healthcheck(port, start_interval=health_start_interval),
             restart="unless-stopped",
-            wait=True,
-            wait_timeout=180,
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
+            wait=False,
             # Fixed name and volume: one writer per volume, so the old container goes first.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
+        self.readiness = readiness.ReadinessWait(
+            f"{resource_name}-ready",
+            target=self.container,
+            probe=storage_readiness_probe(self.image.image_id, port),
+            network_name=network_name,
+            secrets=[self.root_secret_key.value],
+            opts=child,
+        )
+        self.ready = self.readiness.ready
         self.access_key_id = pulumi.Output.secret(self.root_access_key.value)
         self.secret_access_key = pulumi.Output.secret(self.root_secret_key.value)
         self.register_outputs({"container_name": self.container.name})

@@ -117,11 +117,22 @@ def test_long_running_containers_carry_the_stack_prefix(run):
 
 
 def test_long_running_containers_restart_and_are_waited_on(run):
-    for name in ("postgres", "logto", "lobechat"):
+    for name in ("postgres", "logto", "lobechat", "storage"):
         c = container(run, name)
-        assert c.plain("restart") == "unless-stopped" and c.plain("wait") is True, name
+        # Our readiness wait, not the provider's (which notices "healthy" up to an interval late).
+        assert c.plain("restart") == "unless-stopped" and c.plain("wait") is False, name
         assert c.plain("healthcheck")["tests"], name
         assert c.delete_before_replace, name
+        wait = container(run, f"{name}-ready-wait")
+        assert run.depends_on(wait, c), name
+        assert wait.plain("attach") is True and wait.plain("mustRun") is False and wait.plain("restart") == "no"
+
+
+def test_health_checks_are_calm_and_have_no_start_interval_by_default(run):
+    intervals = {name: container(run, name).plain("healthcheck") for name in ("postgres", "logto", "lobechat", "storage")}
+    assert {n: h["interval"] for n, h in intervals.items()} == {"postgres": "10s", "logto": "30s", "lobechat": "30s", "storage": "10s"}
+    # Docker 20.10 (Debian 12's docker.io): the provider's client refuses a start interval there.
+    assert all(h.get("startInterval") in (None, "") for h in intervals.values())
 
 
 def test_remote_docker_host_is_used_by_every_docker_resource_when_configured(run):
@@ -226,20 +237,20 @@ def test_logto_publishes_its_two_ports_on_the_bind_address(run):
     }
 
 
-def test_logto_starts_after_postgres_is_healthy(run):
+def test_logto_starts_after_postgres_is_ready(run):
     # The seed needs the database: without this order Logto crash-loops until Postgres is up, and
     # `pulumi destroy` may remove Postgres while the Logto objects are still being deleted.
     assert run.depends_on(container(run, "logto"), container(run, "postgres"))
-    assert container(run, "postgres").plain("wait") is True
+    assert container(run, "postgres-ready-wait").urn in container(run, "logto").dependencies
 
 
 # --- the first Management API credential ---------------------------------------------------------
 
 
-def test_bootstrap_runs_after_logto_is_healthy(run):
+def test_bootstrap_runs_after_logto_is_ready(run):
     bootstrap = container(run, "logto-bootstrap-psql")
     assert run.depends_on(bootstrap, container(run, "logto"))
-    assert container(run, "logto").plain("wait") is True
+    assert container(run, "logto-ready-wait").urn in bootstrap.dependencies
 
 
 def test_bootstrap_uses_the_postgres_image_and_logto_database(run):
@@ -384,13 +395,20 @@ def test_storage_server_is_the_pinned_rustfs_with_a_protected_retained_volume(ru
     server = container(run, "storage")
     assert server.plain("volumes") == [{"volumeName": volume.plain("name"), "containerPath": "/data"}]
     assert server.plain("name") == f"lobechat-logto-{run.stack}-storage"
-    assert server.plain("restart") == "unless-stopped" and server.plain("wait") is True and server.delete_before_replace
+    assert server.plain("restart") == "unless-stopped" and server.delete_before_replace
 
 
 def test_storage_server_health_is_its_health_route_on_the_s3_port(run):
     server = container(run, "storage")
     port = server.env()["RUSTFS_ADDRESS"].lstrip(":")
     assert server.plain("healthcheck")["tests"] == ["CMD-SHELL", f"wget -qO- http://127.0.0.1:{port}/health >/dev/null 2>&1 || exit 1"]
+
+
+def test_storage_readiness_wait_polls_the_health_route_by_container_name_from_the_same_image(run):
+    server, wait = container(run, "storage"), container(run, "storage-ready-wait")
+    entry = wait.plain("entrypoints")
+    assert wait.plain("image") == server.plain("image") and entry[:2] == ["sh", "-c"]
+    assert entry[-1] == server.plain("name") and "/health" in entry[2] and "sleep 0.25" in entry[2]
 
 
 def test_storage_root_credentials_are_generated_protected_secrets(run):
@@ -420,7 +438,7 @@ def test_storage_port_is_published_on_the_bind_address(run):
 def test_bucket_is_protected_retained_and_created_after_the_server_is_healthy(run):
     bucket = run.one(S3_BUCKET, "storage-bucket")
     assert bucket.protect and bucket.retain_on_delete
-    assert run.depends_on(bucket, container(run, "storage"))
+    assert container(run, "storage-ready-wait").urn in bucket.dependencies
     assert bucket.plain("cors_origins") == [cfg(run, "lobechatUrl")]
     assert bucket.plain("public_read") is False and bucket.plain("bucket") == "lobechat"
     assert bucket.is_secret("access_key_id") and bucket.is_secret("secret_access_key")
