@@ -331,7 +331,18 @@ def test_requests_per_create_refresh_and_unchanged_update(s3: MotoS3) -> None:
         creating = len(proxy.seen)
         S3BucketProvider().read(created.id, created.outs)
         refreshing = len(proxy.seen) - creating
-    # create: HEAD, PUT bucket, PUT tagging, GET cors, PUT cors, GET policy, then the live read-back
-    # (GET cors, GET policy, GET tagging); refresh: HEAD + the three GETs.
-    assert creating == 9
+    # create of a new bucket: HEAD, PUT bucket, PUT tagging, PUT cors, and nothing else (each needed:
+    # existence, the bucket, the marker, the CORS rule); refresh: HEAD + GET cors, policy, tagging.
+    assert [(s.method, s.path) for s in proxy.seen[:creating]] == [
+        ("HEAD", "/lobechat"), ("PUT", "/lobechat"), ("PUT", "/lobechat?tagging"), ("PUT", "/lobechat?cors"),
+    ]
     assert refreshing == 4
+
+
+def test_requests_per_take_over_of_an_existing_bucket(s3: MotoS3) -> None:
+    create(props(s3.endpoint))
+    with FaultProxy(s3.port) as proxy:
+        create(props(proxy.endpoint))
+    # HEAD, GET tagging (marker), then GET cors + PUT cors, GET policy (keep others'), and the read-back
+    # (GET cors, policy, tagging); the tags are already right, so no PUT tagging.
+    assert len(proxy.seen) == 8 and proxy.count("PUT", "tagging") == 0

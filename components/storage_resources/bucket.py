@@ -287,23 +287,29 @@ def _take_over_check(bucket: _Bucket, props: Mapping[str, Any]) -> dict[str, str
     )
 
 
-def _apply(bucket: _Bucket, props: Mapping[str, Any], live_tags: Mapping[str, str] | None = None) -> None:
-    """Bring tags, CORS and policy to the desired state, keeping what others set."""
+def _apply(
+    bucket: _Bucket, props: Mapping[str, Any], live_tags: Mapping[str, str] | None = None, *, fresh: bool = False
+) -> None:
+    """Bring tags, CORS and policy to the desired state, keeping what others set.
+
+    ``fresh``: the bucket was just created, so it has no CORS rule or policy of anyone to keep (two
+    GETs saved).
+    """
     tags = dict(bucket.tags() if live_tags is None else live_tags)
     wanted_tags = {**tags, **marker_tags(props)}
     if wanted_tags != tags:
         _put(bucket, "put_bucket_tagging", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(wanted_tags.items())]})
 
-    rules = [r for r in bucket.cors_rules() if r.get("ID") != CORS_RULE_ID]
+    rules = [] if fresh else [r for r in bucket.cors_rules() if r.get("ID") != CORS_RULE_ID]
     origins = list(props.get("cors_origins") or [])
     if origins:
         rules.append(cors_rule(origins))
     if rules:
         _put(bucket, "put_bucket_cors", CORSConfiguration={"CORSRules": rules})
-    else:
+    elif not fresh:
         _put(bucket, "delete_bucket_cors")
 
-    live = bucket.policy()
+    live = None if fresh else bucket.policy()
     statements = [s for s in (live or {}).get("Statement") or [] if s.get("Sid") != POLICY_SID]
     if props.get("public_read"):
         if not props.get("s3_endpoint"):
@@ -352,6 +358,20 @@ def _live_outputs(bucket: _Bucket, props: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _desired_outputs(bucket: _Bucket, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs of a bucket this call just created and configured (nothing else can have changed it)."""
+    return {
+        **_carried(props),
+        "bucket": bucket.name,
+        "cors_origins": list(props.get("cors_origins") or []),
+        "public_read": bool(props.get("public_read")),
+        "public_prefix": props.get("public_prefix") or "files",
+        "project": str(props.get("project") or ""),
+        "stack": str(props.get("stack") or ""),
+        "resource_name": str(props.get("resource_name") or ""),
+    }
+
+
 def _carried(props: Mapping[str, Any]) -> dict[str, Any]:
     # Connection and options travel into the outputs: refresh and delete only get the outputs.
     keys = (*CONNECTION_KEYS, "adopt_existing", *CLIENT_KEYS)
@@ -387,12 +407,12 @@ class S3BucketProvider(ResourceProvider):
             raise problems[0]
         bucket = _Bucket(props)
         if bucket.exists():
-            live_tags = _take_over_check(bucket, props)
-        else:
-            bucket.create()
-            live_tags = {}
-        _apply(bucket, props, live_tags)
-        return CreateResult(bucket.name, _live_outputs(bucket, props))
+            _apply(bucket, props, _take_over_check(bucket, props))
+            return CreateResult(bucket.name, _live_outputs(bucket, props))
+        # New: HEAD, PUT bucket, PUT tagging, PUT cors (+ PUT policy with public_read) and no read-back.
+        bucket.create()
+        _apply(bucket, props, {}, fresh=True)
+        return CreateResult(bucket.name, _desired_outputs(bucket, props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Live state, so a refresh shows drift; a bucket deleted outside the stack reads as gone."""
