@@ -25,6 +25,7 @@ must agree. Secrets are compared, never printed.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import copy
@@ -286,7 +287,17 @@ def failing_run_quietly(expected: type[BaseException]) -> Iterator[None]:
 
 
 _S3: dict[str, str] = {}
-"""The endpoint of this module's S3 server (moto), set by ``s3_for_the_program``."""
+"""The endpoint of the S3 server (moto) the program's bucket goes to: this module's (set by
+``s3_for_the_program``), or one started on first use for callers outside this module (the
+``benchmarks/first_up.py`` run); that one stops at exit or by its own watchdog."""
+
+
+def _s3_endpoint() -> str:
+    if "endpoint" not in _S3:
+        server = MotoS3().__enter__()
+        atexit.register(server.__exit__, None, None, None)
+        _S3["endpoint"] = server.endpoint
+    return _S3["endpoint"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -305,7 +316,7 @@ def dev_config(standin: LogtoStandIn, **overrides: Any) -> dict[str, Any]:
     logto["apiEndpoint"] = standin.endpoint
     config["lobechat-logto:logto"] = logto
     storage = dict(config["lobechat-logto:storage"])
-    storage["apiEndpoint"] = _S3["endpoint"]
+    storage["apiEndpoint"] = _s3_endpoint()
     config["lobechat-logto:storage"] = storage
     config.update({f"lobechat-logto:{key}": value for key, value in overrides.items()})
     return config
