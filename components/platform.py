@@ -30,6 +30,7 @@ from components.logto_resources import LogtoApplication, LogtoConnectionArgs, Lo
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
 from components.postgres import PostgresServer
+from components.verification.during_up import stage_verification, target_output
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
@@ -52,6 +53,8 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    verification_target: pulumi.Output[dict[str, Any]] | None = None
+    verification: pulumi.Output[str] | None = None
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -67,6 +70,10 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.verification_target is not None:
+            exports["verificationTarget"] = pulumi.Output.secret(self.verification_target)
+        if self.verification is not None:
+            exports["verification"] = self.verification
         return exports
 
     def export(self) -> None:
@@ -211,6 +218,23 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
 
+        verification_target = target_output(
+            config,
+            management_endpoint=config.logto.api_endpoint,
+            management_client_id=connection.client_id,
+            management_client_secret=connection.client_secret,
+            management_resource=str(connection.resource),
+            application_id=application.app_id,
+            webhook_id=webhook.hook_id if webhook is not None else None,
+            network_name=network.name,
+        )
+        environment = env_output(env)
+        verification = stage_verification(
+            config, parent=self, target=verification_target, environment=environment,
+            lobechat_container=self.lobechat.container, lobechat_image_id=self.lobechat.image.image_id,
+            network_name=network.name,
+        )
+
         self.outputs = PlatformOutputs(
             lobechat_url=urls.app_url,
             logto_endpoint=config.logto.endpoint.url,
@@ -219,7 +243,9 @@ class Platform(pulumi.ComponentResource):
             client_id=application.client_id,
             client_secret=pulumi.Output.secret(application.client_secret),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
-            lobechat_environment=env_output(env),
+            lobechat_environment=environment,
+            verification_target=verification_target,
+            verification=verification,
         )
         self.register_outputs(self.outputs.as_exports())
 

@@ -28,6 +28,7 @@ import pulumi
 
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
 from components.config.sources import ConfigSource, scalar_text
+from components.config import verification
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
     LOBECHAT_IMAGES,
@@ -59,6 +60,7 @@ TOP_LEVEL_KEYS = frozenset(
         "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
         "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
     }
+    | verification.KEYS
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
 """Every key this package reads (without the namespace)."""
@@ -99,6 +101,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     docker_host = _docker_host(source, problems)
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
+    verification_config = verification.read_verification(source, problems)
     proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
     if not _RESOURCE_PREFIX.match(resource_prefix):
@@ -130,6 +133,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        verification=verification_config,
     )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.verification import VerificationConfig
+
 NAMESPACE = "lobechat-logto"
 
 LOBECHAT_IMAGES = {
@@ -183,6 +185,7 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
