@@ -244,7 +244,7 @@ def _token(logto: LogtoStandIn, request: Request) -> Response:
 
 @_route("GET", "/oidc/.well-known/openid-configuration", auth=False)
 def _discovery(logto: LogtoStandIn, request: Request) -> Response:
-    return Response(200, openid_configuration(logto.endpoint))
+    return Response(200, openid_configuration(logto.public_endpoint or logto.endpoint))
 
 
 @_route("GET", "/api/status", auth=False)
@@ -541,7 +541,11 @@ class LogtoStandIn:
         management_resource: str = MANAGEMENT_API_RESOURCE,
         check_openapi: bool = True,
         logto_version: str = RECORDED_LOGTO_VERSION,
+        public_endpoint: str | None = None,
     ) -> None:
+        # Logto's ENDPOINT when it differs from where the test reaches the stand-in (e.g.
+        # http://auth.localhost:3001): discovery advertises and tokens carry <public_endpoint>/oidc.
+        self.public_endpoint = public_endpoint.rstrip("/") if public_endpoint else None
         self.state = LogtoState(management_resource=management_resource, token_ttl=token_ttl)
         self.answer_as(logto_version)
         self.faults = FaultInjector()
@@ -576,7 +580,7 @@ class LogtoStandIn:
         if self._contract is not None:
             self._contract.preload()  # pay the 1.9 MB parse before the first request, not during it
         self._server = _Server(self)
-        self.state.issuer = self.endpoint + "/oidc"
+        self.state.issuer = (self.public_endpoint or self.endpoint) + "/oidc"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"logto-standin-{self.port}", daemon=True)
         self._thread.start()
@@ -616,8 +620,8 @@ class LogtoStandIn:
 
     @property
     def issuer(self) -> str:
-        """The OIDC issuer, ``endpoint + "/oidc"``."""
-        return self.endpoint + "/oidc"
+        """The OIDC issuer, ``endpoint + "/oidc"`` (``public_endpoint + "/oidc"`` when set)."""
+        return (self.public_endpoint or self.endpoint) + "/oidc"
 
     @property
     def connections_accepted(self) -> int:
