@@ -111,6 +111,13 @@ class Platform(pulumi.ComponentResource):
         waits_for_logto: list[pulumi.Resource] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
+            if postgres is not None:
+                psql_image: pulumi.Input[str] = postgres.image_id
+            else:
+                # External database: the preflight and the bootstrap still need a psql; take it from the generation's image.
+                psql_image = docker.RemoteImage(
+                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
+                ).image_id
             logto = LogtoServer(
                 "logto",
                 config=config.logto,
@@ -121,15 +128,10 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                psql_image=psql_image,
+                skip_seed=config.logto_database.skip_seed,
                 opts=child,
             )
-            if postgres is not None:
-                psql_image: pulumi.Input[str] = postgres.image_id
-            else:
-                # External database: the bootstrap still needs a psql; take it from the generation's image.
-                psql_image = docker.RemoteImage(
-                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
-                ).image_id
             m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
             bootstrap = ManagementCredentialBootstrap(
                 "logto-bootstrap",

@@ -109,7 +109,7 @@ def test_unpublished_stage_publishes_no_ports():
 def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
-    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat"} == names(run, CONTAINER)
+    assert {"postgres", "logto-database-preflight", "logto-database-setup", "logto", "logto-bootstrap-psql", "lobechat"} == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 

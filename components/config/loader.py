@@ -28,7 +28,7 @@ import pulumi
 
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
 from components.config.sources import ConfigSource, scalar_text
-from components.config import verification
+from components.config import logto_database, verification
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
     LOBECHAT_IMAGES,
@@ -61,6 +61,7 @@ TOP_LEVEL_KEYS = frozenset(
         "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
     }
     | verification.KEYS
+    | logto_database.KEYS
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
 """Every key this package reads (without the namespace)."""
@@ -102,6 +103,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
     verification_config = verification.read_verification(source, problems)
+    logto_database_config = logto_database.read_logto_database(source, problems)
     proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
     if not _RESOURCE_PREFIX.match(resource_prefix):
@@ -134,6 +136,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
         verification=verification_config,
+        logto_database=logto_database_config,
     )
 
 

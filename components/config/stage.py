@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.logto_database import LogtoDatabaseConfig
 from components.config.verification import VerificationConfig
 
 NAMESPACE = "lobechat-logto"
@@ -186,6 +187,7 @@ class StageConfig:
     resource_prefix: str
     proxy_on_docker_host: bool = False
     verification: VerificationConfig = field(default_factory=VerificationConfig)
+    logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
