@@ -403,12 +403,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, standin: LogtoStandIn) -> None:
+    def __init__(self, standin: LogtoStandIn, port: int = 0) -> None:
         self.standin = standin
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         self.accepted_connections = 0
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
+        super().__init__(("127.0.0.1", port), _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
@@ -573,13 +573,13 @@ class LogtoStandIn:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> LogtoStandIn:
-        """Bind 127.0.0.1 on a free port and serve from a daemon thread."""
+    def start(self, port: int = 0) -> LogtoStandIn:
+        """Bind 127.0.0.1 on a free port (or ``port``) and serve from a daemon thread."""
         if self._server is not None:
             return self
         if self._contract is not None:
             self._contract.preload()  # pay the 1.9 MB parse before the first request, not during it
-        self._server = _Server(self)
+        self._server = _Server(self, port)
         self.state.issuer = (self.public_endpoint or self.endpoint) + "/oidc"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"logto-standin-{self.port}", daemon=True)
@@ -597,6 +597,11 @@ class LogtoStandIn:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+    def restart(self, port: int) -> None:
+        """Serve again on ``port`` with the same state: Logto back after a restart (its database kept)."""
+        self.stop()
+        self.start(port)
 
     def __enter__(self) -> LogtoStandIn:
         return self.start()
