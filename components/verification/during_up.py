@@ -194,6 +194,7 @@ def stage_verification(
     target: pulumi.Output[dict[str, Any]],
     environment: pulumi.Output[dict[str, str]],
     lobechat_container: docker.Container,
+    lobechat_ready: pulumi.Input[str],
     lobechat_image_id: pulumi.Input[str],
     network_name: pulumi.Input[str],
 ) -> pulumi.Output[str] | None:
@@ -216,6 +217,7 @@ def stage_verification(
         config.stack,
         outputs={"lobechatUrl": config.urls.app_url, "lobechatEnvironment": environment, "verificationTarget": target},
         probe=probe,
-        wait_for=[lobechat_container.id],
+        # After LobeChat answers (its readiness wait), not merely after its container was created.
+        wait_for=[lobechat_container.id, lobechat_ready],
         config=settings,
     )
