@@ -501,7 +501,7 @@ STORAGE_OUTPUTS = {"storageBucket", "storageEndpoint", "storageRegion", "storage
 def test_stack_exports_every_output(run):
     expected = {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
-        "webhookSigningKey", "lobechatEnvironment",
+        "webhookSigningKey", "lobechatEnvironment", "verificationTarget",
     }
     if storage_on(run):
         expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())
@@ -513,7 +513,7 @@ def test_stack_exports_every_output(run):
 
 
 def test_secret_outputs_are_secret(run):
-    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment"}
+    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "verificationTarget"}
     if storage_on(run):
         expected |= {"storageAccessKeyId", "storageSecretAccessKey"}
     assert run.secret_outputs == expected

@@ -26,6 +26,7 @@ from dataclasses import replace
 from components.config import (
     auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, storage, webhook,
 )
+from components.config import logto_database, verification
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
 from components.config.sources import ConfigSource
@@ -47,6 +48,8 @@ SECTION_KEYS = (
     docker_engine.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
+    verification.KEYS,
+    logto_database.KEYS,
     storage.KEYS,
 )
 
@@ -81,6 +84,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     webhook_enabled = webhook.read_webhook(source, problems)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     health_start_interval = docker_engine.read_health_start_interval(source, problems)
+    verification_config = verification.read_verification(source, problems)
+    logto_database_config = logto_database.read_logto_database(source, problems)
     resource_prefix = _resource_prefix(source, problems, stack)
 
     if problems.count():
@@ -106,6 +111,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
         health_start_interval=health_start_interval,
+        verification=verification_config,
+        logto_database=logto_database_config,
         storage=storage_config,
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.logto_database import LogtoDatabaseConfig
+from components.config.verification import VerificationConfig
 from components.config.storage import STORAGE_NONE, StorageConfig
 
 NAMESPACE = "lobechat-logto"
@@ -187,6 +189,8 @@ class StageConfig:
     proxy_on_docker_host: bool = False
     health_start_interval: bool = False
     """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
+    logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     storage: StorageConfig = STORAGE_NONE
 
     @property
