@@ -19,11 +19,18 @@ def run(request) -> ProgramRun:
 
 def urls(stack: str) -> dict[str, str]:
     config = stack_config(stack)
-    return {
+    found = {
         "lobechat": config[f"{NS}:lobechatUrl"],
         "logto": config[f"{NS}:logto"]["endpoint"],
         "logto-admin": config[f"{NS}:logto"]["adminEndpoint"],
     }
+    storage = config.get(f"{NS}:storage") or {}
+    if storage.get("mode") == "container":
+        found["storage"] = storage["publicEndpoint"]
+    return found
+
+
+PUBLIC_ROLES = ("lobechat", "logto", "storage")
 
 
 def host(url: str) -> str:
@@ -81,10 +88,12 @@ def test_routes_match_the_configured_urls_exactly(run):
     public = routes_by_host(servers["https-public"])
     assert {f"https://{h}" for h in internal} == set(wanted.values())
     # The admin console is reachable inside the stage network only (not exposed on staging/prod).
-    assert {f"https://{h}" for h in public} == {wanted["lobechat"], wanted["logto"]}
+    assert {f"https://{h}" for h in public} == {u for role, u in wanted.items() if role in PUBLIC_ROLES}
     prefix = f"lobechat-logto-{run.stack}"
     assert internal[host(wanted["logto"])] == [f"{prefix}-logto:3001"]
     assert internal[host(wanted["logto-admin"])] == [f"{prefix}-logto:3002"]
+    if "storage" in wanted:
+        assert internal[host(wanted["storage"])] == [f"{prefix}-storage:9000"]
     (lobe_upstream,) = internal[host(wanted["lobechat"])]
     # The LobeChat container's generated name (it has none in the program).
     assert lobe_upstream.startswith("lobechat-") and lobe_upstream.endswith(":3210")
@@ -93,7 +102,7 @@ def test_routes_match_the_configured_urls_exactly(run):
         last = server["routes"][-1]
         assert "match" not in last and last["handle"][0]["status_code"] == 404
     redirect = servers["http-public"]["routes"][0]
-    assert set(redirect["match"][0]["host"]) == {host(wanted["lobechat"]), host(wanted["logto"])}
+    assert set(redirect["match"][0]["host"]) == {host(u) for role, u in wanted.items() if role in PUBLIC_ROLES}
     assert redirect["handle"][0]["status_code"] == 308
 
 
@@ -161,13 +170,17 @@ def test_dev_can_run_the_prod_topology_with_no_hosts_file_edit():
     run = run_program("dev", {**stack_config("dev"), f"{NS}:front": {"mode": "caddy"}})
     caddy = run.one(CONTAINER, "front")
     assert {(p["internal"], p["external"], p["ip"]) for p in caddy.plain("ports")} == {
-        (3210, 3210, "127.0.0.1"), (3001, 3001, "127.0.0.1"), (3002, 3002, "127.0.0.1"),
+        (3210, 3210, "127.0.0.1"), (3001, 3001, "127.0.0.1"), (3002, 3002, "127.0.0.1"), (9000, 9000, "127.0.0.1"),
     }
-    assert caddy.plain("networksAdvanced")[0]["aliases"] == ["front", "lobe.localhost", "auth.localhost", "auth-admin.localhost"]
+    assert caddy.plain("networksAdvanced")[0]["aliases"] == [
+        "front", "lobe.localhost", "auth.localhost", "auth-admin.localhost", "s3.localhost",
+    ]
+    assert run.one(CONTAINER, "storage").plain("networksAdvanced")[0]["aliases"] == ["storage"]
+    assert not run.one(CONTAINER, "storage").plain("ports")
     assert run.one(CONTAINER, "logto").plain("networksAdvanced")[0]["aliases"] == ["logto"]
     assert not run.one(CONTAINER, "logto").plain("ports")
     servers = writer_config(run)["apps"]["http"]["servers"]
-    assert set(servers) == {"http-3210", "http-3001", "http-3002"}
+    assert set(servers) == {"http-3210", "http-3001", "http-3002", "http-9000"}
     # One site per port answers any Host there (`pulumi up` calls Logto at 127.0.0.1:3001).
     assert all("match" not in s["routes"][0] for s in servers.values())
     assert "tls" not in writer_config(run)["apps"]

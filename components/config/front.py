@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 
@@ -75,6 +76,7 @@ def read_front(
     lobechat_url: Origin | None,
     logto: LogtoConfig | None,
     proxy_on_docker_host: bool,
+    storage: Any = None,
 ) -> FrontConfig:
     obj = read_object(source, problems, "front")
     unknown_fields(problems, "front", obj, _FIELDS)
@@ -101,7 +103,7 @@ def read_front(
             "does not apply with front.mode \"caddy\": Caddy is the only container publishing ports "
             "(front.bindAddress, front.httpPort, front.httpsPort); remove it",
         )
-    origins = _origins(lobechat_url, logto)
+    origins = _origins(lobechat_url, logto) + _storage_origin(storage)
     for key, origin in origins:
         if origin.scheme == "https" and origin.explicit_port and origin.port != 443:
             problems.add(key, f"with front.mode \"caddy\" https names are served on port 443; use 'https://{origin.host}'")
@@ -171,6 +173,24 @@ def _origins(lobechat_url: Origin | None, logto: LogtoConfig | None) -> list[tup
         if logto.admin_endpoint is not None:
             origins.append(("logto.adminEndpoint", logto.admin_endpoint))
     return origins
+
+
+def storage_origin(storage: Any) -> Origin | None:
+    """The public endpoint of the stack's own S3 server (``storage.mode: container``), which the front routes."""
+    if storage is None or getattr(storage, "mode", None) != "container" or not getattr(storage, "endpoint", None):
+        return None
+    parts = urlsplit(storage.endpoint)
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        return None
+    default = 443 if parts.scheme == "https" else 80
+    host = parts.hostname.lower()
+    return Origin(url=storage.endpoint, scheme=parts.scheme, host=host, port=parts.port or default,
+                  explicit_port=parts.port is not None)
+
+
+def _storage_origin(storage: Any) -> list[tuple[str, Origin]]:
+    origin = storage_origin(storage)
+    return [("storage.publicEndpoint", origin)] if origin is not None else []
 
 
 def parse_origin_or_url(raw: Any, problems: Problems) -> str | None:

@@ -111,6 +111,7 @@ class CaddyFront(pulumi.ComponentResource):
         config: StageConfig,
         network_name: pulumi.Input[str],
         logto_container: docker.Container | None,
+        storage_host: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:front:CaddyFront", resource_name, None, opts)
@@ -129,7 +130,9 @@ class CaddyFront(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         # The sites as the final config will have them (for aliases and ports; upstreams do not matter).
-        shape = front_sites(config, lobechat_upstream=f"lobechat:{LOBECHAT_CONTAINER_PORT}", logto_upstream_host="logto")
+        self._storage_host = storage_host
+        shape = front_sites(config, lobechat_upstream=f"lobechat:{LOBECHAT_CONTAINER_PORT}", logto_upstream_host="logto",
+                            storage_upstream_host=storage_host)
         self.host_names = public_host_names(shape)
         self.container = docker.Container(
             resource_name,
@@ -209,7 +212,8 @@ class CaddyFront(pulumi.ComponentResource):
 
         def build(values: list) -> dict[str, str]:
             lobe, logto = values[0], values[1]
-            sites = front_sites(config, lobechat_upstream=lobe, logto_upstream_host=logto)
+            sites = front_sites(config, lobechat_upstream=lobe, logto_upstream_host=logto,
+                                storage_upstream_host=self._storage_host)
             text = render(config, sites)
             return {
                 "config": text,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, StageConfig
+from components.config.front import storage_origin
 from components.front.caddy_config import Site
 from components.front.exposure import admin_console_exposed
 
@@ -18,13 +19,19 @@ def lobechat_health_uri(generation: int) -> str | None:
     return "/api/version" if generation == 2 else None
 
 
+STORAGE_TRY_SECONDS = 30
+
+
 def front_sites(
-    config: StageConfig, *, lobechat_upstream: str, logto_upstream_host: str | None
+    config: StageConfig, *, lobechat_upstream: str, logto_upstream_host: str | None,
+    storage_upstream_host: str | None = None,
 ) -> list[Site]:
-    """The sites of ``config``: LobeChat, and Logto's endpoint and admin endpoint when the stack runs Logto.
+    """The sites of ``config``: LobeChat, Logto's endpoint and admin endpoint when the stack runs Logto,
+    and the S3 endpoint when the stack runs its S3 server.
 
     ``lobechat_upstream`` is ``host:port`` of the LobeChat container to route to;
-    ``logto_upstream_host`` the Logto container's name (None for an external Logto: not routed).
+    ``logto_upstream_host`` the Logto container's name (None for an external Logto: not routed);
+    ``storage_upstream_host`` the S3 server's container name (None: not routed).
     """
     sites = [
         _site("lobechat", config.lobechat_url, lobechat_upstream, public=True,
@@ -38,6 +45,12 @@ def front_sites(
             sites.append(_site("logto-admin", logto.admin_endpoint,
                                f"{logto_upstream_host}:{logto.container_admin_port}",
                                public=admin_console_exposed(config), try_s=LOGTO_TRY_SECONDS))
+    storage = getattr(config, "storage", None)
+    origin = storage_origin(storage)
+    if origin is not None and storage_upstream_host is not None:
+        # Caddy keeps the Host header: presigned URLs are signed for the public name.
+        sites.append(_site("storage", origin, f"{storage_upstream_host}:{storage.container_port}",
+                           public=True, try_s=STORAGE_TRY_SECONDS))
     return sites
 
 
