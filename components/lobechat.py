@@ -56,6 +56,7 @@ class LobeChatServer(pulumi.ComponentResource):
         name_prefix: str,
         depends_on: Sequence[pulumi.Resource] = (),
         proxied_host_names: Sequence[str] = (),
+        extra_aliases: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -75,7 +76,9 @@ class LobeChatServer(pulumi.ComponentResource):
             image=self.image.image_id,
             envs=pulumi.Output.secret(envs),
             ports=ports,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(url))],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=network_name, aliases=[*network_aliases(url), *extra_aliases]
+            )],
             hosts=host_gateway_entries(proxied_host_names),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=healthcheck_test(generation),

@@ -21,15 +21,19 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.config.rotation import CLIENT_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
+from components.clock import iso
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
 from components.logto_api.transport import management_resource
 from components.logto_bootstrap import ManagementCredentialBootstrap
-from components.logto_resources import LogtoApplication, LogtoConnectionArgs, LogtoWebhook
+from components.logto_resources import LogtoApplication, LogtoApplicationSecret, LogtoConnectionArgs, LogtoWebhook
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
 from components.postgres import PostgresServer
+from components.rotation_state import SecretRotation
+from components.secret_rotation import client_secret_name, hook_alias, hook_url, session_keepers
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
@@ -52,6 +56,7 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    rotation: pulumi.Output[dict[str, Any]] | None = None
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -67,6 +72,8 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.rotation is not None:
+            exports["rotation"] = self.rotation
         return exports
 
     def export(self) -> None:
@@ -153,6 +160,17 @@ class Platform(pulumi.ComponentResource):
         # --- LobeChat's application and webhook in Logto ---------------------------------------
         logto_opts = pulumi.ResourceOptions(parent=self, depends_on=waits_for_logto)
         urls = config.urls
+        policy = config.rotation
+        rotations = {
+            CLIENT_SECRET: SecretRotation(
+                "rotation-client-secret", secret=CLIENT_SECRET, max_age_seconds=policy.client_secret.max_age_seconds,
+                request=policy.client_secret.request, lifetime_seconds=policy.client_secret_lifetime_seconds(),
+                opts=child,
+            ),
+            SESSION_SECRET: SecretRotation(
+                "rotation-session-secret", secret=SESSION_SECRET, request=policy.session_secret.request, opts=child
+            ),
+        }
         application = LogtoApplication(
             "lobechat-application",
             connection=connection,
@@ -162,21 +180,43 @@ class Platform(pulumi.ComponentResource):
             post_sign_out_redirect_uris=[urls.post_sign_out_redirect_uri],
             cors_allowed_origins=[urls.cors_origin],
             app_type="Traditional",
+            # The client secret LobeChat holds is the rotated one below; a deleted Default secret stays deleted.
+            manage_default_secret=False,
+            opts=logto_opts,
+        )
+        client_secret = LogtoApplicationSecret(
+            "lobechat-client-secret",
+            connection=connection,
+            application_id=application.app_id,
+            secret_name=rotations[CLIENT_SECRET].generation.apply(client_secret_name),
+            expires_at=rotations[CLIENT_SECRET].expires_at,
             opts=logto_opts,
         )
         webhook: LogtoWebhook | None = None
+        webhook_alias: pulumi.Output[str] | None = None
         if config.webhook_enabled:
+            rotations[WEBHOOK_SIGNING_KEY] = key_rotation = SecretRotation(
+                "rotation-webhook-signing-key", secret=WEBHOOK_SIGNING_KEY,
+                max_age_seconds=policy.webhook_signing_key.max_age_seconds,
+                request=policy.webhook_signing_key.request, opts=child,
+            )
+            webhook_alias = key_rotation.generation.apply(hook_alias)
             webhook = LogtoWebhook(
                 "lobechat-webhook",
                 connection=connection,
                 name=f"LobeChat ({config.stack}) user sync",
-                url=urls.webhook_url,
+                # With key rotation each key generation's hook reaches only the containers holding that key.
+                url=webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url,
                 events=list(config.webhook_events),
+                key_generation=key_rotation.generation,
                 opts=logto_opts,
             )
 
         # --- LobeChat ---------------------------------------------------------------------------
-        session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
+        session_secret = RandomSecret(
+            "lobechat-session-secret", length=SESSION_SECRET_LENGTH,
+            keepers=rotations[SESSION_SECRET].generation.apply(session_keepers), opts=child,
+        )
         key_vaults_secret = RandomSecret(
             "lobechat-key-vaults-secret",
             length=KEY_VAULTS_SECRET_LENGTH,
@@ -189,7 +229,7 @@ class Platform(pulumi.ComponentResource):
             config,
             LobeChatEnvInputs(
                 client_id=application.client_id,
-                client_secret=application.client_secret,
+                client_secret=client_secret.value,
                 webhook_signing_key=webhook.signing_key if webhook is not None else None,
                 session_secret=session_secret.value,
                 key_vaults_secret=key_vaults_secret.value,
@@ -206,8 +246,9 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            depends_on=[application, client_secret, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
             proxied_host_names=config.proxied_host_names,
+            extra_aliases=[webhook_alias] if webhook_alias is not None else [],
             opts=child,
         )
 
@@ -217,11 +258,27 @@ class Platform(pulumi.ComponentResource):
             logto_admin_url=config.logto.admin_console_url,
             issuer=config.logto.issuer,
             client_id=application.client_id,
-            client_secret=pulumi.Output.secret(application.client_secret),
+            client_secret=pulumi.Output.secret(client_secret.value),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
             lobechat_environment=env_output(env),
+            rotation=rotation_status(rotations),
         )
         self.register_outputs(self.outputs.as_exports())
+
+
+def rotation_status(rotations: dict[str, SecretRotation]) -> pulumi.Output[dict[str, Any]]:
+    """Stack output ``rotation``: per secret its generation, when it rotated, when it is due and why (no secret)."""
+    return pulumi.Output.all(
+        **{
+            name: pulumi.Output.all(r.generation, r.rotated_at, r.next_due_at, r.reason)
+            for name, r in rotations.items()
+        }
+    ).apply(
+        lambda values: {
+            name: {"generation": g, "rotatedAt": iso(at) if at is not None else None, "nextDueAt": due, "reason": why}
+            for name, (g, at, due, why) in values.items()
+        }
+    )
 
 
 def build_platform(config: StageConfig) -> PlatformOutputs:

@@ -379,7 +379,7 @@ def test_session_secret_is_generated_secret(run):
 def test_stack_exports_every_output(run):
     assert set(run.outputs) == {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
-        "webhookSigningKey", "lobechatEnvironment",
+        "webhookSigningKey", "lobechatEnvironment", "rotation",
     }
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import pulumi
 
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
+from components.config.rotation import load_rotation
 from components.config.sources import ConfigSource, scalar_text
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
@@ -57,7 +58,7 @@ TOP_LEVEL_KEYS = frozenset(
         "logto", "logtoM2mClientId", "logtoM2mClientSecret",
         "postgres", "postgresLogtoUrl", "postgresLobechatUrl",
         "ssoProviders", "auth", "accessCode", "publish", "dockerHost",
-        "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
+        "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost", "rotation",
     }
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
 )
@@ -99,6 +100,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     docker_host = _docker_host(source, problems)
     extra_env, extra_secret_env = _extra_env(source, problems, gen, sso)
     webhook_enabled = _webhook(source, problems)
+    rotation = load_rotation(_object(source, problems, "rotation"), problems, webhook_enabled=webhook_enabled,
+                             logto_container=logto is not None and logto.mode == "container")
     proxy_on_docker_host = _parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
     if not _RESOURCE_PREFIX.match(resource_prefix):
@@ -130,6 +133,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        rotation=rotation,
     )
 
 

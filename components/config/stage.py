@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.rotation import RotationConfig
+
 NAMESPACE = "lobechat-logto"
 
 LOBECHAT_IMAGES = {
@@ -183,6 +185,7 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    rotation: RotationConfig = field(default_factory=RotationConfig)
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:

@@ -87,7 +87,9 @@ class LogtoApplicationProvider(ResourceProvider):
         if adopt_id and (is_unknown(adopt_id) or adopt_id != id_):
             replaces.append("adopt_id")
         changed = [k for k in (*DESIRED_KEYS, *MARKER_KEYS, *CONNECTION_KEYS) if differs(olds, news, k)]
-        missing_secret = not olds.get("client_secret") and olds.get("app_type") not in PUBLIC_CLIENT_TYPES
+        missing_secret = (
+            not olds.get("client_secret") and olds.get("app_type") not in PUBLIC_CLIENT_TYPES and _manages_default(news)
+        )
         return DiffResult(changes=bool(replaces or changed or missing_secret), replaces=replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -100,7 +102,7 @@ class LogtoApplicationProvider(ResourceProvider):
         else:
             owned = _find_owned(api, props)
             app = _apply(api, owned["id"], props) if owned else _create_without_duplicate(api, props)
-        secret = _ensure_default_secret(api, app)
+        secret = _ensure_default_secret(api, app, create_missing=_manages_default(props))
         return CreateResult(app["id"], _outputs(props, app, secret))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -121,7 +123,7 @@ class LogtoApplicationProvider(ResourceProvider):
             app = _apply(api, id_, news)
         else:
             app = api.applications.get(id_)
-        secret = _ensure_default_secret(api, app)
+        secret = _ensure_default_secret(api, app, create_missing=_manages_default(news))
         return UpdateResult({**olds, **news, **_outputs(news, app, secret)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -234,16 +236,22 @@ def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> d
     )
 
 
-def _ensure_default_secret(api: ManagementApi, app: Mapping[str, Any]) -> str:
+def _manages_default(props: Mapping[str, Any]) -> bool:
+    return props.get("manage_default_secret") is not False
+
+
+def _ensure_default_secret(api: ManagementApi, app: Mapping[str, Any], *, create_missing: bool = True) -> str:
     """The value of "Default secret", created when missing (the app's own ``secret`` is internal).
 
-    Public clients (SPA, Native) have no secret at all: "".
+    Public clients (SPA, Native) have no secret at all: "". With ``create_missing`` False (the
+    client secret is rotated through ``LogtoApplicationSecret``, which deletes the Default secret at
+    the first rotation) a missing one stays missing: "".
     """
     if app.get("type") in PUBLIC_CLIENT_TYPES:
         return ""
     value = api.applications.default_secret(app["id"])
-    if value:
-        return value
+    if value or not create_missing:
+        return value or ""
     return api.applications.create_secret(app["id"], DEFAULT_SECRET_NAME)["value"]
 
 
@@ -270,6 +278,7 @@ class LogtoApplication(pulumi.dynamic.Resource, module="logto", name="Applicatio
         description: pulumi.Input[str] | None = None,
         app_type: pulumi.Input[str] = "Traditional",
         adopt_id: pulumi.Input[str] | None = None,
+        manage_default_secret: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -282,6 +291,7 @@ class LogtoApplication(pulumi.dynamic.Resource, module="logto", name="Applicatio
             "post_sign_out_redirect_uris": _as_list(post_sign_out_redirect_uris),
             "cors_allowed_origins": _as_list(cors_allowed_origins),
             "adopt_id": adopt_id,
+            "manage_default_secret": manage_default_secret,
             "app_id": None,
             "client_id": None,
             "client_secret": None,
