@@ -28,7 +28,14 @@ from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
 from components.logto_api.transport import management_resource
 from components.logto_bootstrap import ManagementCredentialBootstrap
-from components.logto_resources import LogtoApplication, LogtoApplicationSecret, LogtoConnectionArgs, LogtoWebhook
+from components.logto_resources import (
+    LobeChatSecretLease,
+    LogtoApplication,
+    LogtoApplicationSecret,
+    LogtoConnectionArgs,
+    LogtoWebhook,
+)
+from components.logto_resources.webhook import marker_header_value
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
 from components.postgres import PostgresServer
@@ -209,6 +216,7 @@ class Platform(pulumi.ComponentResource):
                 url=webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url,
                 events=list(config.webhook_events),
                 key_generation=key_rotation.generation,
+                lease_application_id=application.app_id,
                 opts=logto_opts,
             )
 
@@ -250,6 +258,19 @@ class Platform(pulumi.ComponentResource):
             proxied_host_names=config.proxied_host_names,
             extra_aliases=[webhook_alias] if webhook_alias is not None else [],
             opts=child,
+        )
+        # Once that LobeChat is healthy: what it holds, and the sweep of what nothing holds any more.
+        LobeChatSecretLease(
+            "lobechat-secret-lease",
+            connection=connection,
+            application_id=application.app_id,
+            client_secret_name=client_secret.secret_name,
+            container_id=self.lobechat.container.id,
+            key_generation=rotations[WEBHOOK_SIGNING_KEY].generation if webhook is not None else None,
+            hook_marker=marker_header_value(
+                {"project": pulumi.get_project(), "stack": config.stack, "resource_name": "lobechat-webhook"}
+            ) if webhook is not None else None,
+            opts=logto_opts,
         )
 
         self.outputs = PlatformOutputs(

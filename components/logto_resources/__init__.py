@@ -10,6 +10,7 @@ from __future__ import annotations
 from .application import LogtoApplication, LogtoApplicationProvider
 from .application_secret import LogtoApplicationSecret, LogtoApplicationSecretProvider
 from .connection import MANAGED_BY, LogtoConnectionArgs
+from .secret_lease import LobeChatSecretLease, LobeChatSecretLeaseProvider
 from .webhook import MARKER_HEADER, LogtoWebhook, LogtoWebhookProvider
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "LogtoApplicationProvider",
     "LogtoApplicationSecret",
     "LogtoApplicationSecretProvider",
+    "LobeChatSecretLease",
+    "LobeChatSecretLeaseProvider",
     "LogtoConnectionArgs",
     "LogtoWebhook",
     "LogtoWebhookProvider",

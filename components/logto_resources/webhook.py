@@ -34,6 +34,7 @@ from components.logto_api import (
     validate_uri,
 )
 
+from .secret_lease import held
 from .connection import (
     CONNECTION_KEYS,
     MANAGED_BY,
@@ -99,6 +100,7 @@ def _outputs(props: Mapping[str, Any], hook: Mapping[str, Any]) -> dict[str, Any
     return {
         **connection_outputs(props),
         "adopt_id": props.get("adopt_id"),
+        "lease_application_id": props.get("lease_application_id"),
         "name": hook.get("name"),
         "url": config.get("url"),
         "events": list(hook.get("events") or []),
@@ -204,9 +206,15 @@ class LogtoWebhookProvider(ResourceProvider):
         return UpdateResult({**olds, **news, **_outputs(news, hook)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Delete the hook; already gone counts as done."""
+        """Delete the hook; already gone counts as done. A hook whose key the running LobeChat still
+        holds (``LobeChatSecretLease`` of ``lease_application_id``) is kept for the lease to sweep."""
+        api = api_from_props(props)
+        lease_app = props.get("lease_application_id")
+        if lease_app and held(api, lease_app).get("keyGeneration") == key_generation(props):
+            log.info("hook %s delivers to the running LobeChat's key; left for the lease to sweep", id_)
+            return
         try:
-            api_from_props(props).hooks.delete(id_)
+            api.hooks.delete(id_)
         except LogtoNotFoundError:
             pass
 
@@ -279,6 +287,7 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
         enabled: pulumi.Input[bool] = True,
         adopt_id: pulumi.Input[str] | None = None,
         key_generation: pulumi.Input[int] | None = None,
+        lease_application_id: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -291,6 +300,7 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
             "enabled": enabled,
             "adopt_id": adopt_id,
             "key_generation": key_generation,
+            "lease_application_id": lease_application_id,
             "hook_id": None,
             "signing_key": None,
         }
