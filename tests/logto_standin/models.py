@@ -462,6 +462,9 @@ class LogtoState:
     hook_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_ms: Callable[[], int] = _now_ms
+    resolve_url: Callable[[str], str | None] | None = None
+    """Name resolution of delivery URLs as Logto's container sees it (e.g. Docker network aliases):
+    the URL to connect to instead, or None when the host name does not resolve. None: as given."""
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -1083,8 +1086,12 @@ class LogtoState:
 
     def _deliver(self, pending: list[PendingDelivery]) -> None:
         for delivery in pending:
-            result = webhooks.deliver(delivery.url, delivery.headers, delivery.payload, delivery.signing_key,
-                                      timeout=self.delivery_timeout)
+            target = self.resolve_url(delivery.url) if self.resolve_url is not None else delivery.url
+            if target is None:
+                result = webhooks.DeliveryResult(None, error="TypeError: fetch failed")  # getaddrinfo ENOTFOUND
+            else:
+                result = webhooks.deliver(target, delivery.headers, delivery.payload, delivery.signing_key,
+                                          timeout=self.delivery_timeout)
             key = f"TriggerHook.{delivery.event}"
             log_payload: dict[str, Any] = {
                 "key": key, "result": "Success" if result.ok else "Error", "hookId": delivery.hook_id,
