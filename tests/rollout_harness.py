@@ -403,9 +403,10 @@ class RolloutMocks(EngineLikeMocks):
                 self.replacements.append(key)
                 if diff.delete_before_replace:
                     self._delete_stored(key, prior)
-                else:
-                    self._end_deletes.append((args.name, lambda p=prior, k=key: self._delete_stored(k, p), (key, prior)))
                 result = provider.create(inputs)
+                if not diff.delete_before_replace:
+                    # Only a replacement that was created marks the old resource pending deletion.
+                    self._end_deletes.append((args.name, lambda p=prior, k=key: self._delete_stored(k, p), (key, prior)))
                 self.dynamic_creates.append(key)
                 resource_id, raw_outs = result.id, result.outs
                 self.on_step(f"replace {args.name}")
