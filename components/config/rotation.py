@@ -47,9 +47,9 @@ _REQUEST_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
 _FIELDS = {"maxAge", "expiryGrace", "rotateNow"}
 
 KEY_VAULTS_REFUSAL = (
-    "KEY_VAULTS_SECRET is never rotated: LobeChat encrypts every API key users stored with it "
-    "(AES-256-GCM in the user_settings/ai_providers rows), and this stack does not re-encrypt them, "
-    "so a new value would make all of them unreadable (users would have to enter them again); remove it"
+    "KEY_VAULTS_SECRET is never rotated: LobeChat encrypts every API key users stored in its database "
+    "with it, and this stack does not re-encrypt them, so a new value would make all of them unreadable "
+    "(every user would have to enter them again); remove it"
 )
 SESSION_SCHEDULE_REFUSAL = (
     "the session secret rotates only on explicit request: on LobeChat 1.x (JWT sessions) a new "
