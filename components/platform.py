@@ -1,19 +1,28 @@
 """The whole stage: network, Postgres, Logto, the first Management API credential, the Logto
 application and webhook, and LobeChat wired to them.
 
-Order (each step waits for the one before through outputs and ``depends_on``):
+Order: each step waits only for what it needs (through outputs and ``depends_on``); everything
+else starts at once (the images are pulled, the network, volume and secrets created in parallel):
 
 1. the stage network;
-2. Postgres (unless ``postgres.mode`` is external), healthy;
-3. the Logto container (unless ``logto.mode`` is external), healthy (``/api/status`` 204);
+2. Postgres (unless ``postgres.mode`` is external), ready (accepts connections);
+3. the Logto container (unless ``logto.mode`` is external), ready (``/api/status`` 204): its start
+   command seeds the database, so it needs a ready Postgres;
 4. ``ManagementCredentialBootstrap``: an M2M application with the stack's generated secret and the
    role "Logto Management API access", inserted once Logto has seeded its database;
-5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook;
-6. the LobeChat container with its whole environment from those outputs.
+5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook,
+   side by side, both needing the credential;
+6. the LobeChat container, created as soon as its environment is known (the application's client
+   secret and the webhook's signing key) and its database is ready (migrations run at start). It
+   needs nothing else from Logto at start: it fetches the issuer's discovery when someone signs in.
+
+"Ready" is a readiness wait of our own that notices within 0.25 s (``components/readiness.py``);
+the stack output ``lobechatUrl`` resolves once LobeChat answers.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +31,7 @@ import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
 from components.config.rotation import CLIENT_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
+from components.aws_publication import AwsSecretPublication, client_secret_document
 from components.clock import iso
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
@@ -105,17 +115,22 @@ class Platform(pulumi.ComponentResource):
         postgres: PostgresServer | None = None
         if config.postgres.mode == "container":
             postgres = PostgresServer(
-                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix, opts=child
+                "postgres",
+                config=config.postgres,
+                network_name=network.name,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                opts=child,
             )
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
         else:
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
-        database_ready = [postgres.container] if postgres is not None else []
+        database_ready: list[pulumi.Input[pulumi.Resource]] = [postgres.ready] if postgres is not None else []
 
         # --- Logto and the credential that manages it ------------------------------------------
-        waits_for_logto: list[pulumi.Resource] = []
+        waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
             logto = LogtoServer(
@@ -128,6 +143,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                health_start_interval=config.health_start_interval,
                 opts=child,
             )
             if postgres is not None:
@@ -145,8 +161,8 @@ class Platform(pulumi.ComponentResource):
                 database_url=pulumi.Output.secret(logto_db_url),
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
-                # wait=True on the Logto container: "created" means "healthy", so seeded.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.container]),
+                # Ready means seeded and altered: the SQL needs Logto's tables and role.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready]),
             )
             connection = LogtoConnectionArgs(
                 endpoint=config.logto.api_endpoint,
@@ -154,7 +170,7 @@ class Platform(pulumi.ComponentResource):
                 client_secret=bootstrap.app_secret,
                 resource=management_resource(None),
             )
-            waits_for_logto = [logto.container, bootstrap]
+            waits_for_logto = [logto.ready, bootstrap]
         else:
             assert config.logto.m2m_client_id is not None and config.logto.m2m_client_secret is not None
             connection = LogtoConnectionArgs(
@@ -220,6 +236,23 @@ class Platform(pulumi.ComponentResource):
                 opts=logto_opts,
             )
 
+        if policy.aws is not None:
+            # LobeChat deployed elsewhere reads the current values from AWS Secrets Manager.
+            publish_opts = pulumi.ResourceOptions(parent=self)
+            if policy.aws.client_secret_name:
+                AwsSecretPublication(
+                    "aws-client-secret", secret_name=policy.aws.client_secret_name, region=policy.aws.region,
+                    endpoint_url=policy.aws.endpoint_url, opts=publish_opts,
+                    value=pulumi.Output.all(application.client_id, client_secret.value, client_secret.secret_name).apply(
+                        lambda v: client_secret_document(v[0], v[1], v[2], config.logto.issuer)),
+                )
+            if policy.aws.webhook_signing_key_name and webhook is not None:
+                AwsSecretPublication(
+                    "aws-webhook-signing-key", secret_name=policy.aws.webhook_signing_key_name,
+                    region=policy.aws.region, endpoint_url=policy.aws.endpoint_url, opts=publish_opts,
+                    value=webhook.signing_key.apply(lambda key: json.dumps({"signingKey": key})),
+                )
+
         # --- LobeChat ---------------------------------------------------------------------------
         session_secret = RandomSecret(
             "lobechat-session-secret", length=SESSION_SECRET_LENGTH,
@@ -254,8 +287,17 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            depends_on=[application, client_secret, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            # The environment already waits for the application, the secret and the webhook (their outputs).
+            depends_on=database_ready,
             proxied_host_names=config.proxied_host_names,
+            health_start_interval=config.health_start_interval,
+            secrets=[
+                client_secret.value,
+                session_secret.value,
+                key_vaults_secret.value,
+                lobechat_db_url,
+                *([webhook.signing_key] if webhook is not None else []),
+            ],
             extra_aliases=[webhook_alias] if webhook_alias is not None else [],
             opts=child,
         )
@@ -265,7 +307,8 @@ class Platform(pulumi.ComponentResource):
             connection=connection,
             application_id=application.app_id,
             client_secret_name=client_secret.secret_name,
-            container_id=self.lobechat.container.id,
+            # Known only once the new LobeChat passed its readiness wait.
+            container_id=pulumi.Output.all(self.lobechat.container.id, self.lobechat.ready).apply(lambda v: v[0]),
             key_generation=rotations[WEBHOOK_SIGNING_KEY].generation if webhook is not None else None,
             hook_marker=marker_header_value(
                 {"project": pulumi.get_project(), "stack": config.stack, "resource_name": "lobechat-webhook"}
@@ -274,7 +317,7 @@ class Platform(pulumi.ComponentResource):
         )
 
         self.outputs = PlatformOutputs(
-            lobechat_url=urls.app_url,
+            lobechat_url=self.lobechat.ready.apply(lambda _: urls.app_url),
             logto_endpoint=config.logto.endpoint.url,
             logto_admin_url=config.logto.admin_console_url,
             issuer=config.logto.issuer,

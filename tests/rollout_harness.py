@@ -56,6 +56,7 @@ from tests.test_program_against_standin import (
 )
 from components import clock as clock_module
 from components.logto_api import clear_token_cache
+from components.logto_resources import clear_listing_cache
 
 LOBECHAT = "lobechat"
 WEBHOOK_PATH = "/api/webhooks/logto"
@@ -484,6 +485,7 @@ class Stage:
 
         with clock_module.use_clock(self.clock):
             clear_token_cache()
+            clear_listing_cache()
             self.state = refreshed_state(self.state)
 
     def close(self) -> None:

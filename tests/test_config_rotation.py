@@ -129,3 +129,22 @@ def test_parse_and_format_durations():
     assert parse_duration("45s") == 45 and parse_duration("2h") == 7200 and parse_duration(None) is None
     assert format_duration(90 * 86400) == "90d" and format_duration(36 * 3600) == "36h"
     assert format_duration(31 * 86400 + 5) == "31d" and format_duration(59) == "59s"
+
+
+def test_aws_publication_is_read():
+    config = load({"awsSecretsManager": {"region": "eu-central-1", "clientSecretName": "lobechat/logto-client",
+                                         "webhookSigningKeyName": "lobechat/logto-webhook"}})
+    aws = config.rotation.aws
+    assert aws is not None and aws.region == "eu-central-1"
+    assert aws.client_secret_name == "lobechat/logto-client" and aws.webhook_signing_key_name == "lobechat/logto-webhook"
+
+
+@pytest.mark.parametrize("aws, key", [
+    ({"region": "europe", "clientSecretName": "x"}, "rotation.awsSecretsManager.region"),
+    ({"region": "eu-central-1"}, "rotation.awsSecretsManager"),
+    ({"region": "eu-central-1", "clientSecretName": "has space"}, "rotation.awsSecretsManager.clientSecretName"),
+    ({"region": "eu-central-1", "clientSecretName": "x", "endpointUrl": "ftp://x"}, "rotation.awsSecretsManager.endpointUrl"),
+    ({"region": "eu-central-1", "clientSecretName": "x", "kmsKey": "k"}, "rotation.awsSecretsManager.kmsKey"),
+])
+def test_bad_aws_publication_settings_are_named(aws, key):
+    assert only_problem({"awsSecretsManager": aws}).startswith(f"lobechat-logto:{key}:")

@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # errors imports stage, which imports this module
     from components.config.errors import Problems
+    from components.config.sources import ConfigSource
+    from components.config.stage import LogtoConfig
+
+KEYS = frozenset({"rotation"})
 
 CLIENT_SECRET = "clientSecret"
 WEBHOOK_SIGNING_KEY = "webhookSigningKey"
@@ -44,7 +48,10 @@ MIN_MAX_AGE_SECONDS = 3600
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
 _REQUEST_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
-_FIELDS = {"maxAge", "expiryGrace", "rotateNow"}
+_FIELDS = {"maxAge", "expiryGrace", "rotateNow", "awsSecretsManager"}
+_AWS_FIELDS = {"region", "clientSecretName", "webhookSigningKeyName", "endpointUrl"}
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_AWS_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
 KEY_VAULTS_REFUSAL = (
     "KEY_VAULTS_SECRET is never rotated: LobeChat encrypts every API key users stored in its database "
@@ -75,6 +82,16 @@ class SecretPolicy:
 
 
 @dataclass(frozen=True)
+class AwsPublication:
+    """Where the current client secret and signing key are published in AWS Secrets Manager."""
+
+    region: str
+    client_secret_name: str | None = None
+    webhook_signing_key_name: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
 class RotationConfig:
     """The rotation policy of one stage (the ``rotation`` config section)."""
 
@@ -82,6 +99,7 @@ class RotationConfig:
     webhook_signing_key: SecretPolicy = field(default_factory=SecretPolicy)
     session_secret: SecretPolicy = field(default_factory=SecretPolicy)
     expiry_grace_seconds: int = DEFAULT_EXPIRY_GRACE_SECONDS
+    aws: AwsPublication | None = None
 
     def policy(self, secret: str) -> SecretPolicy:
         """The policy of ``clientSecret`` / ``webhookSigningKey`` / ``sessionSecret``."""
@@ -127,6 +145,18 @@ def _mapping(problems: Problems, key: str, value: Any) -> Mapping[str, Any]:
         problems.add(key, "must be a mapping of secret name -> value")
         return {}
     return value
+
+
+def read_rotation(
+    source: ConfigSource, problems: Problems, logto: LogtoConfig | None, webhook_enabled: bool
+) -> RotationConfig:
+    """The ``rotation`` section of ``source`` (see :func:`load_rotation`)."""
+    from components.config.fields import read_object
+
+    return load_rotation(
+        read_object(source, problems, "rotation"), problems,
+        logto_container=logto is not None and logto.mode == "container", webhook_enabled=webhook_enabled,
+    )
 
 
 def load_rotation(
@@ -210,4 +240,46 @@ def load_rotation(
         webhook_signing_key=webhook,
         session_secret=SecretPolicy(None, requests.get(SESSION_SECRET)),
         expiry_grace_seconds=grace,
+        aws=_aws(obj.get("awsSecretsManager"), problems, webhook_enabled),
     )
+
+
+def _aws(value: Any, problems: Problems, webhook_enabled: bool) -> AwsPublication | None:
+    """``rotation.awsSecretsManager``: publish the current client secret / signing key (boto3)."""
+    if value is None:
+        return None
+    key = "rotation.awsSecretsManager"
+    if not isinstance(value, Mapping):
+        problems.add(key, "must be a mapping with region, clientSecretName and/or webhookSigningKeyName")
+        return None
+    for name in value:
+        if name not in _AWS_FIELDS:
+            problems.add(f"{key}.{name}", f"unknown setting; the settings of {key} are: {', '.join(sorted(_AWS_FIELDS))}")
+    region = value.get("region")
+    ok = True
+    if not isinstance(region, str) or not _AWS_REGION.match(region):
+        problems.add(f"{key}.region", "must be an AWS region such as eu-central-1")
+        ok = False
+    names = {}
+    for field_name in ("clientSecretName", "webhookSigningKeyName"):
+        raw = value.get(field_name)
+        if raw is None:
+            continue
+        if not isinstance(raw, str) or not _AWS_SECRET_NAME.match(raw):
+            problems.add(f"{key}.{field_name}", "must be a Secrets Manager secret name (letters, digits, /_+=.@-)")
+            ok = False
+        names[field_name] = raw
+    if not names and ok:
+        problems.add(key, "names nothing to publish: set clientSecretName and/or webhookSigningKeyName")
+        ok = False
+    if "webhookSigningKeyName" in names and not webhook_enabled:
+        problems.add(f"{key}.webhookSigningKeyName", "webhook.enabled is false: there is no signing key to publish")
+        ok = False
+    endpoint = value.get("endpointUrl")
+    if endpoint is not None and (not isinstance(endpoint, str) or not re.match(r"^https?://[^\s/]+(:\d+)?/?$", endpoint)):
+        problems.add(f"{key}.endpointUrl", "must be an http(s) origin (a Secrets Manager-compatible endpoint)")
+        ok = False
+    if not ok:
+        return None
+    return AwsPublication(region=region, client_secret_name=names.get("clientSecretName"),
+                          webhook_signing_key_name=names.get("webhookSigningKeyName"), endpoint_url=endpoint)

@@ -101,7 +101,7 @@ class LogtoConfig:
     trust_proxy_header: bool
     tenant_id: str | None
     api_endpoint: str
-    """Where this program (on the operator's machine) calls the Management API; see :func:`_api_endpoint`."""
+    """Where this program (on the operator's machine) calls the Management API; see :func:`components.config.logto.api_endpoint_for`."""
     api_endpoint_explicit: bool
     m2m_client_id: pulumi.Input[str] | None = None
     m2m_client_secret: pulumi.Input[str] | None = None
@@ -185,6 +185,8 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    health_start_interval: bool = False
+    """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
     rotation: RotationConfig = field(default_factory=RotationConfig)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .application import LogtoApplication, LogtoApplicationProvider
 from .application_secret import LogtoApplicationSecret, LogtoApplicationSecretProvider
 from .connection import MANAGED_BY, LogtoConnectionArgs
+from .listing_cache import clear_listing_cache
 from .secret_lease import LobeChatSecretLease, LobeChatSecretLeaseProvider
 from .webhook import MARKER_HEADER, LogtoWebhook, LogtoWebhookProvider
 
@@ -25,4 +26,5 @@ __all__ = [
     "LogtoConnectionArgs",
     "LogtoWebhook",
     "LogtoWebhookProvider",
+    "clear_listing_cache",
 ]

@@ -24,6 +24,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from components.logto_api import DEFAULT_SECRET_NAME, LogtoNotFoundError, ManagementApi
 
+from . import listing_cache
 from .connection import (
     CONNECTION_KEYS,
     InputProblems,
@@ -74,6 +75,7 @@ def _write_held(api: ManagementApi, application_id: str, value: dict[str, Any] |
     if value is not None:
         custom[HELD_KEY] = value
     api.applications.update(application_id, custom_data=custom)
+    listing_cache.forget(api, "applications")
 
 
 def _generation(value: Any) -> int | None:
@@ -144,6 +146,7 @@ class LobeChatSecretLeaseProvider(ResourceProvider):
                         api.hooks.delete(hook["id"])
                     except LogtoNotFoundError:
                         pass
+                    listing_cache.forget(api, "hooks")
         return {
             **connection_outputs(props),
             **{k: props.get(k) for k in INPUT_KEYS},
