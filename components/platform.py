@@ -232,7 +232,7 @@ class Platform(pulumi.ComponentResource):
                 url=webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url,
                 events=list(config.webhook_events),
                 key_generation=key_rotation.generation,
-                lease_application_id=application.app_id,
+                lease_application="lobechat-application",
                 opts=logto_opts,
             )
 

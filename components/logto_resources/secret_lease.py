@@ -27,6 +27,7 @@ from components.logto_api import DEFAULT_SECRET_NAME, LogtoNotFoundError, Manage
 from . import listing_cache
 from .connection import (
     CONNECTION_KEYS,
+    MANAGED_BY,
     InputProblems,
     LogtoConnectionArgs,
     api_from_props,
@@ -67,6 +68,19 @@ def held(api: ManagementApi, application_id: str) -> dict[str, Any]:
         return {}
     value = (app.get("customData") or {}).get(HELD_KEY)
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def held_by_owned_application(api: ManagementApi, props: Mapping[str, Any], resource_name: str) -> dict[str, Any]:
+    """What the running LobeChat holds, read from this stack's application ``resource_name`` (found by
+    its ownership marker in a fresh listing: one request, and no dependency on the application)."""
+    wanted = {"managedBy": MANAGED_BY, "project": props.get("project"), "stack": props.get("stack"),
+              "resource": resource_name}
+    for app in api.applications.list_all(types=["Traditional"]):
+        custom = app.get("customData")
+        if isinstance(custom, Mapping) and all(custom.get(k) == v for k, v in wanted.items()):
+            value = custom.get(HELD_KEY)
+            return dict(value) if isinstance(value, Mapping) else {}
+    return {}
 
 
 def _write_held(api: ManagementApi, application_id: str, value: dict[str, Any] | None) -> None:

@@ -35,7 +35,7 @@ from components.logto_api import (
 )
 
 from . import listing_cache
-from .secret_lease import held
+from .secret_lease import held_by_owned_application
 from .connection import (
     CONNECTION_KEYS,
     MANAGED_BY,
@@ -103,7 +103,7 @@ def _outputs(props: Mapping[str, Any], hook: Mapping[str, Any]) -> dict[str, Any
     return {
         **connection_outputs(props),
         "adopt_id": props.get("adopt_id"),
-        "lease_application_id": props.get("lease_application_id"),
+        "lease_application": props.get("lease_application"),
         "name": hook.get("name"),
         "url": config.get("url"),
         "events": list(hook.get("events") or []),
@@ -209,10 +209,11 @@ class LogtoWebhookProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the hook; already gone counts as done. A hook whose key the running LobeChat still
-        holds (``LobeChatSecretLease`` of ``lease_application_id``) is kept for the lease to sweep."""
+        holds (the ``LobeChatSecretLease`` on this stack's application ``lease_application``, a
+        resource name) is kept for the lease to sweep."""
         api = api_from_props(props)
-        lease_app = props.get("lease_application_id")
-        if lease_app and held(api, lease_app).get("keyGeneration") == key_generation(props):
+        lease_app = props.get("lease_application")
+        if lease_app and held_by_owned_application(api, props, lease_app).get("keyGeneration") == key_generation(props):
             log.info("hook %s delivers to the running LobeChat's key; left for the lease to sweep", id_)
             return
         try:
@@ -347,7 +348,7 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
         enabled: pulumi.Input[bool] = True,
         adopt_id: pulumi.Input[str] | None = None,
         key_generation: pulumi.Input[int] | None = None,
-        lease_application_id: pulumi.Input[str] | None = None,
+        lease_application: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -360,7 +361,7 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
             "enabled": enabled,
             "adopt_id": adopt_id,
             "key_generation": key_generation,
-            "lease_application_id": lease_application_id,
+            "lease_application": lease_application,
             "hook_id": None,
             "signing_key": None,
         }
