@@ -49,6 +49,7 @@ from components.logto_resources.webhook import marker_header_value
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
 from components.postgres import PostgresServer
+from components.verification.during_up import stage_verification, target_output
 from components.rotation_state import SecretRotation
 from components.secret_rotation import client_secret_name, hook_alias, hook_url, session_keepers
 
@@ -73,6 +74,8 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    verification_target: pulumi.Output[dict[str, Any]] | None = None
+    verification: pulumi.Output[str] | None = None
     rotation: pulumi.Output[dict[str, Any]] | None = None
 
     def as_exports(self) -> dict[str, Any]:
@@ -89,6 +92,10 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.verification_target is not None:
+            exports["verificationTarget"] = pulumi.Output.secret(self.verification_target)
+        if self.verification is not None:
+            exports["verification"] = self.verification
         if self.rotation is not None:
             exports["rotation"] = self.rotation
         return exports
@@ -133,6 +140,13 @@ class Platform(pulumi.ComponentResource):
         waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
+            if postgres is not None:
+                psql_image: pulumi.Input[str] = postgres.image_id
+            else:
+                # External database: the preflight and the bootstrap still need a psql; take it from the generation's image.
+                psql_image = docker.RemoteImage(
+                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
+                ).image_id
             logto = LogtoServer(
                 "logto",
                 config=config.logto,
@@ -144,15 +158,10 @@ class Platform(pulumi.ComponentResource):
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
                 health_start_interval=config.health_start_interval,
+                psql_image=psql_image,
+                skip_seed=config.logto_database.skip_seed,
                 opts=child,
             )
-            if postgres is not None:
-                psql_image: pulumi.Input[str] = postgres.image_id
-            else:
-                # External database: the bootstrap still needs a psql; take it from the generation's image.
-                psql_image = docker.RemoteImage(
-                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
-                ).image_id
             m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
             bootstrap = ManagementCredentialBootstrap(
                 "logto-bootstrap",
@@ -316,6 +325,24 @@ class Platform(pulumi.ComponentResource):
             opts=logto_opts,
         )
 
+        verification_target = target_output(
+            config,
+            management_endpoint=config.logto.api_endpoint,
+            management_client_id=connection.client_id,
+            management_client_secret=connection.client_secret,
+            management_resource=str(connection.resource),
+            application_id=application.app_id,
+            webhook_id=webhook.hook_id if webhook is not None else None,
+            network_name=network.name,
+        )
+        environment = env_output(env)
+        verification = stage_verification(
+            config, parent=self, target=verification_target, environment=environment,
+            lobechat_container=self.lobechat.container, lobechat_ready=self.lobechat.ready.apply(lambda _: "ready"),
+            lobechat_image_id=self.lobechat.image.image_id,
+            network_name=network.name,
+        )
+
         self.outputs = PlatformOutputs(
             lobechat_url=self.lobechat.ready.apply(lambda _: urls.app_url),
             logto_endpoint=config.logto.endpoint.url,
@@ -324,7 +351,9 @@ class Platform(pulumi.ComponentResource):
             client_id=application.client_id,
             client_secret=pulumi.Output.secret(client_secret.value),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
-            lobechat_environment=env_output(env),
+            lobechat_environment=environment,
+            verification_target=verification_target,
+            verification=verification,
             rotation=rotation_status(rotations),
         )
         self.register_outputs(self.outputs.as_exports())

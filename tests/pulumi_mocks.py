@@ -260,6 +260,10 @@ def run_program(
     ``mocks`` replaces the plausible-output mocks, e.g. with one that runs the dynamic providers for real.
     """
     mocks = mocks or RecordingMocks()
+    if f"{PROJECT}:verification" not in config:
+        # Post-deploy verification talks to the deployed LobeChat and Logto; under mocks nothing is
+        # deployed, so it is off unless a test asks for it (tests/test_verification_during_up.py does).
+        config = {f"{PROJECT}:verification": {"enabled": False}, **config}
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     values = _engine_config(config)

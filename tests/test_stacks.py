@@ -396,7 +396,7 @@ def test_session_secret_is_generated_secret(run):
 def test_stack_exports_every_output(run):
     assert set(run.outputs) == {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
-        "webhookSigningKey", "lobechatEnvironment", "rotation",
+        "webhookSigningKey", "lobechatEnvironment", "verificationTarget", "rotation",
     }
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
@@ -405,7 +405,7 @@ def test_stack_exports_every_output(run):
 
 
 def test_secret_outputs_are_secret(run):
-    assert run.secret_outputs == {"clientSecret", "webhookSigningKey", "lobechatEnvironment"}
+    assert run.secret_outputs == {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "verificationTarget"}
 
 
 def test_exported_environment_equals_the_containers(run):

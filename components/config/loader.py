@@ -23,6 +23,7 @@ import re
 from dataclasses import replace
 
 from components.config import auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
+from components.config import logto_database, verification
 from components.config import rotation
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
@@ -45,6 +46,8 @@ SECTION_KEYS = (
     docker_engine.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
+    verification.KEYS,
+    logto_database.KEYS,
     rotation.KEYS,
 )
 
@@ -79,6 +82,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     health_start_interval = docker_engine.read_health_start_interval(source, problems)
+    verification_config = verification.read_verification(source, problems)
+    logto_database_config = logto_database.read_logto_database(source, problems)
     resource_prefix = _resource_prefix(source, problems, stack)
 
     if problems.count():
@@ -104,6 +109,8 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
         health_start_interval=health_start_interval,
+        verification=verification_config,
+        logto_database=logto_database_config,
         rotation=rotation_config,
     )
 

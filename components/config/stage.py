@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.logto_database import LogtoDatabaseConfig
+from components.config.verification import VerificationConfig
 from components.config.rotation import RotationConfig
 
 NAMESPACE = "lobechat-logto"
@@ -187,6 +189,8 @@ class StageConfig:
     proxy_on_docker_host: bool = False
     health_start_interval: bool = False
     """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
+    logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     rotation: RotationConfig = field(default_factory=RotationConfig)
 
     @property
