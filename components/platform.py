@@ -30,6 +30,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.file_storage import FileStorage, StorageOutputs
 from components.config.rotation import CLIENT_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
 from components.aws_publication import AwsSecretPublication, client_secret_document
 from components.clock import iso
@@ -76,6 +77,7 @@ class PlatformOutputs:
     lobechat_environment: pulumi.Output[dict[str, str]]
     verification_target: pulumi.Output[dict[str, Any]] | None = None
     verification: pulumi.Output[str] | None = None
+    storage: StorageOutputs | None = None
     rotation: pulumi.Output[dict[str, Any]] | None = None
 
     def as_exports(self) -> dict[str, Any]:
@@ -96,6 +98,14 @@ class PlatformOutputs:
             exports["verificationTarget"] = pulumi.Output.secret(self.verification_target)
         if self.verification is not None:
             exports["verification"] = self.verification
+        if self.storage is not None:
+            exports["storageBucket"] = self.storage.bucket
+            exports["storageEndpoint"] = self.storage.endpoint
+            exports["storageRegion"] = self.storage.region
+            exports["storageAccessKeyId"] = pulumi.Output.secret(self.storage.admin_access_key_id)
+            exports["storageSecretAccessKey"] = pulumi.Output.secret(self.storage.admin_secret_access_key)
+            if self.storage.internal_endpoint is not None:
+                exports["storageInternalEndpoint"] = self.storage.internal_endpoint
         if self.rotation is not None:
             exports["rotation"] = self.rotation
         return exports
@@ -245,6 +255,20 @@ class Platform(pulumi.ComponentResource):
                 opts=logto_opts,
             )
 
+        # --- file storage (S3) --------------------------------------------------------------------
+        self.storage: FileStorage | None = None
+        if config.storage.enabled:
+            self.storage = FileStorage(
+                "file-storage",
+                storage=config.storage,
+                cors_origins=[urls.cors_origin],
+                network_name=network.name,
+                publish=config.publish,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                opts=child,
+            )
+        storage_outputs = self.storage.outputs if self.storage is not None else None
         if policy.aws is not None:
             # LobeChat deployed elsewhere reads the current values from AWS Secrets Manager.
             publish_opts = pulumi.ResourceOptions(parent=self)
@@ -285,6 +309,7 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret=key_vaults_secret.value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
+                storage=storage_outputs,
             ),
         )
         self.lobechat = LobeChatServer(
@@ -296,9 +321,10 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
+            # The environment already waits for the application, the webhook and the bucket (their outputs).
             # The environment already waits for the application, the secret and the webhook (their outputs).
             depends_on=database_ready,
-            proxied_host_names=config.proxied_host_names,
+            proxied_host_names=config.lobechat_proxied_host_names,
             health_start_interval=config.health_start_interval,
             secrets=[
                 client_secret.value,
@@ -306,6 +332,7 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret.value,
                 lobechat_db_url,
                 *([webhook.signing_key] if webhook is not None else []),
+                *([storage_outputs.secret_access_key] if storage_outputs is not None else []),
             ],
             extra_aliases=[webhook_alias] if webhook_alias is not None else [],
             opts=child,
@@ -354,6 +381,7 @@ class Platform(pulumi.ComponentResource):
             lobechat_environment=environment,
             verification_target=verification_target,
             verification=verification,
+            storage=storage_outputs,
             rotation=rotation_status(rotations),
         )
         self.register_outputs(self.outputs.as_exports())

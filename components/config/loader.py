@@ -6,7 +6,8 @@ every bad value, each naming its full key and saying what to do. Messages never 
 secret keys are only ever checked for presence and shape.
 
 Each section's rules live in its own module beside it (``lobechat``, ``logto``, ``postgres``, ``sso``,
-``auth``, ``publish``, ``docker_host``, ``docker_engine``, ``extra_env``, ``webhook``; shared checks in ``fields``); this
+``auth``, ``publish``, ``docker_host``, ``docker_engine``, ``extra_env``, ``webhook``, ``storage``; shared checks in
+``fields``); this
 module only orders them. A new section: a module with ``KEYS`` and a ``read_...`` function, one line in
 ``SECTION_KEYS`` and one call below.
 
@@ -22,7 +23,9 @@ import difflib
 import re
 from dataclasses import replace
 
-from components.config import auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
+from components.config import (
+    auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, storage, webhook,
+)
 from components.config import logto_database, verification
 from components.config import rotation
 from components.config.errors import ConfigError, Problems
@@ -48,6 +51,7 @@ SECTION_KEYS = (
     webhook.KEYS,
     verification.KEYS,
     logto_database.KEYS,
+    storage.KEYS,
     rotation.KEYS,
 )
 
@@ -77,6 +81,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     if logto_config is not None and publish_config is not None:
         logto_config = replace(logto_config, api_endpoint=logto.api_endpoint_for(logto_config, publish_config))
     docker_host_url = docker_host.read_docker_host(source, problems)
+    storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
     extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
     webhook_enabled = webhook.read_webhook(source, problems)
     rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
@@ -111,6 +116,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         health_start_interval=health_start_interval,
         verification=verification_config,
         logto_database=logto_database_config,
+        storage=storage_config,
         rotation=rotation_config,
     )
 
