@@ -96,6 +96,7 @@ class LobeChatServer(pulumi.ComponentResource):
         secrets: Sequence[pulumi.Input[str]] = (),
         rolling: bool = False,
         grace_seconds: int = 30,
+        extra_aliases: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -123,7 +124,8 @@ class LobeChatServer(pulumi.ComponentResource):
             ports=ports,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(
-                    name=network_name, aliases=[NETWORK_ALIAS] if rolling else network_aliases(url)
+                    name=network_name,
+                    aliases=[*([NETWORK_ALIAS] if rolling else network_aliases(url)), *extra_aliases],
                 )
             ],
             hosts=None if rolling else host_gateway_entries(proxied_host_names),
