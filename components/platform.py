@@ -27,7 +27,7 @@ from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, conta
 from components.logto_api.transport import management_resource
 from components.logto_bootstrap import ManagementCredentialBootstrap
 from components.logto_resources import LogtoApplication, LogtoConnectionArgs, LogtoWebhook
-from components.logto_server import LogtoServer
+from components.logto_server import LogtoServer, admin_tunnel_command
 from components.network import StageNetwork
 from components.postgres import PostgresServer
 
@@ -52,6 +52,7 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    logto_admin_tunnel: str | None = None
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -65,6 +66,8 @@ class PlatformOutputs:
         }
         if self.logto_admin_url is not None:
             exports["logtoAdminUrl"] = self.logto_admin_url
+        if self.logto_admin_tunnel is not None:
+            exports["logtoAdminTunnel"] = self.logto_admin_tunnel
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
         return exports
@@ -220,6 +223,7 @@ class Platform(pulumi.ComponentResource):
             client_secret=pulumi.Output.secret(application.client_secret),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
             lobechat_environment=env_output(env),
+            logto_admin_tunnel=admin_tunnel_command(config.logto, config.publish, config.docker_host),
         )
         self.register_outputs(self.outputs.as_exports())
 

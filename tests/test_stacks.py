@@ -176,7 +176,11 @@ def test_logto_environment_has_endpoints_database_and_ci(run):
     logto_cfg = cfg(run, "logto")
     env = container(run, "logto").env()
     assert set(env) == {"DB_URL", "ENDPOINT", "ADMIN_ENDPOINT", "TRUST_PROXY_HEADER", "PORT", "ADMIN_PORT", "CI"}
-    assert env["ENDPOINT"] == logto_cfg["endpoint"] and env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
+    assert env["ENDPOINT"] == logto_cfg["endpoint"]
+    if run.stack == "dev":
+        assert env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
+    else:  # the admin console is closed off 'dev': a loopback ADMIN_ENDPOINT, reached through a tunnel
+        assert env["ADMIN_ENDPOINT"] == f"http://127.0.0.1:{env['ADMIN_PORT']}"
     assert env["DB_URL"].startswith("postgresql://postgres:") and env["DB_URL"].endswith("@postgres:5432/logto")
     assert env["CI"] == "true"
     assert env["TRUST_PROXY_HEADER"] == ("1" if logto_cfg["endpoint"].startswith("https://") else "0")
@@ -377,14 +381,20 @@ def test_session_secret_is_generated_secret(run):
 
 
 def test_stack_exports_every_output(run):
+    closed = run.stack != "dev"
     assert set(run.outputs) == {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
         "webhookSigningKey", "lobechatEnvironment",
-    }
+    } | ({"logtoAdminTunnel"} if closed else set())
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
     assert run.outputs["issuer"] == cfg(run, "logto")["endpoint"] + "/oidc"
-    assert run.outputs["logtoAdminUrl"] == cfg(run, "logto")["adminEndpoint"] + "/console"
+    if closed:
+        assert run.outputs["logtoAdminUrl"] == "http://127.0.0.1:3002/console"
+        host = cfg(run, "dockerHost").removeprefix("ssh://")
+        assert run.outputs["logtoAdminTunnel"] == f"ssh -N -L 3002:127.0.0.1:3002 {host}"
+    else:
+        assert run.outputs["logtoAdminUrl"] == cfg(run, "logto")["adminEndpoint"] + "/console"
 
 
 def test_secret_outputs_are_secret(run):

@@ -168,7 +168,8 @@ def test_extra_secret_env_from_pulumi_config_reaches_lobechat_as_secret():
 
 
 def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
-    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True})
+    logto = {**stack_config("prod")[f"{NS}:logto"], "exposeAdminConsole": True}
+    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True, f"{NS}:logto": logto})
     expected = [
         {"host": "chat.example.com", "ip": "host-gateway"},
         {"host": "auth.example.com", "ip": "host-gateway"},

@@ -28,7 +28,7 @@ from components.config.fields import parse_bool, split_image  # noqa: F401  (spl
 from components.config.sources import ConfigSource
 from components.config.stage import LobeChatUrls, StageConfig
 
-_RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+_RESOURCE_PREFIX = re.compile(r"[a-z0-9][a-z0-9_.-]{0,40}")
 
 _GENERAL_KEYS = frozenset({"requireHttps", "resourcePrefix", "proxyOnDockerHost"})
 
@@ -65,13 +65,13 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     lobechat_image = lobechat.read_lobechat_image(source, problems, gen)
     logto_config = logto.read_logto(source, problems, stack, require_https)
     postgres_config = postgres.read_postgres(source, problems, stack, gen, logto_config)
-    sso_providers = sso.read_sso_providers(source, problems, stack, gen)
+    sso_providers = sso.read_sso_providers(source, problems, stack, gen, require_https)
     access_code = auth.read_auth(source, problems, stack, gen)
-    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config)
+    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config, require_https)
     if logto_config is not None and publish_config is not None:
         logto_config = replace(logto_config, api_endpoint=logto.api_endpoint_for(logto_config, publish_config))
     docker_host_url = docker_host.read_docker_host(source, problems)
-    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
+    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers, stack)
     webhook_enabled = webhook.read_webhook(source, problems)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = _resource_prefix(source, problems, stack)
@@ -114,7 +114,7 @@ def _unknown_keys(source: ConfigSource, problems: Problems) -> None:
 
 def _resource_prefix(source: ConfigSource, problems: Problems, stack: str) -> str:
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
-    if not _RESOURCE_PREFIX.match(resource_prefix):
+    if not _RESOURCE_PREFIX.fullmatch(resource_prefix):
         problems.add(
             "resourcePrefix",
             "must be lower-case letters, digits, '.', '_' or '-' (at most 41 characters); it prefixes "
