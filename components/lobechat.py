@@ -14,6 +14,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
+from components.hardening import SECURITY_OPTS
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
@@ -56,6 +57,7 @@ class LobeChatServer(pulumi.ComponentResource):
         name_prefix: str,
         depends_on: Sequence[pulumi.Resource] = (),
         proxied_host_names: Sequence[str] = (),
+        memory_mb: int = 2048,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -86,6 +88,8 @@ class LobeChatServer(pulumi.ComponentResource):
                 start_period="60s",
             ),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             wait=True,
             wait_timeout=300,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LogtoConfig, PublishConfig
+from components.hardening import SECURITY_OPTS
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
@@ -117,6 +118,7 @@ class LogtoServer(pulumi.ComponentResource):
         name_prefix: str,
         proxied_host_names: Sequence[str] = (),
         depends_on: Sequence[pulumi.Resource] = (),
+        memory_mb: int = 1024,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -154,6 +156,8 @@ class LogtoServer(pulumi.ComponentResource):
                 start_period="60s",
             ),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             wait=True,
             wait_timeout=300,
             # A component's depends_on does not reach its children: the container itself must wait

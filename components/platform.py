@@ -94,7 +94,8 @@ class Platform(pulumi.ComponentResource):
         postgres: PostgresServer | None = None
         if config.postgres.mode == "container":
             postgres = PostgresServer(
-                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix, opts=child
+                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix,
+                memory_mb=config.memory_limits.postgres, opts=child
             )
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
@@ -117,6 +118,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                memory_mb=config.memory_limits.logto,
                 opts=child,
             )
             if postgres is not None:
@@ -134,6 +136,7 @@ class Platform(pulumi.ComponentResource):
                 database_url=pulumi.Output.secret(logto_db_url),
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
+                memory_mb=config.memory_limits.one_shot,
                 # wait=True on the Logto container: "created" means "healthy", so seeded.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.container]),
             )
@@ -211,6 +214,7 @@ class Platform(pulumi.ComponentResource):
             name_prefix=prefix,
             depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
             proxied_host_names=config.proxied_host_names,
+            memory_mb=config.memory_limits.lobechat,
             opts=child,
         )
 

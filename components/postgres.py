@@ -12,6 +12,7 @@ import pulumi_docker as docker
 
 from components.config import PostgresConfig
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
+from components.hardening import SECURITY_OPTS
 
 SUPERUSER = "postgres"
 LOBECHAT_DATABASE = "lobechat"
@@ -51,6 +52,7 @@ class PostgresServer(pulumi.ComponentResource):
         config: PostgresConfig,
         network_name: pulumi.Input[str],
         name_prefix: str,
+        memory_mb: int = 1024,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
@@ -93,6 +95,8 @@ class PostgresServer(pulumi.ComponentResource):
                 tests=HEALTHCHECK_TEST, interval="5s", timeout="5s", retries=12, start_period="20s"
             ),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             wait=True,
             wait_timeout=180,
             # Fixed container name: the old one must go before the new one can take its name.

@@ -246,11 +246,11 @@ def test_bootstrap_uses_the_postgres_image_and_logto_database(run):
 
 
 def test_logto_resources_use_the_bootstrapped_credential(run):
-    bootstrap_env = container(run, "logto-bootstrap-psql").env()
+    uploads = {u["file"]: u["content"] for u in container(run, "logto-bootstrap-psql").plain("uploads")}
     for resource in (run.one(LOGTO_APPLICATION, "lobechat-application"), run.one(LOGTO_WEBHOOK, "lobechat-webhook")):
         assert resource.plain("logto_client_id") == "lobechat-logto-m2m"
         assert resource.is_secret("logto_client_secret")
-        assert resource.plain("logto_client_secret") == bootstrap_env["LOGTO_BOOTSTRAP_APP_SECRET"]
+        assert resource.plain("logto_client_secret") == uploads["/run/lobechat-logto/app-secret"]
         assert resource.plain("logto_endpoint") == management_endpoint(run)
         assert resource.plain("logto_resource") == "https://default.logto.app/api"
         assert run.depends_on(resource, container(run, "logto-bootstrap-psql"))

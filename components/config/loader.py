@@ -22,7 +22,7 @@ import difflib
 import re
 from dataclasses import replace
 
-from components.config import auth, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
+from components.config import auth, docker_host, extra_env, lobechat, logto, memory, postgres, publish, sso, webhook
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
 from components.config.sources import ConfigSource
@@ -43,6 +43,7 @@ SECTION_KEYS = (
     docker_host.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
+    memory.KEYS,
 )
 
 TOP_LEVEL_KEYS = frozenset().union(*SECTION_KEYS)
@@ -75,6 +76,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     webhook_enabled = webhook.read_webhook(source, problems)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     resource_prefix = _resource_prefix(source, problems, stack)
+    memory_limits = memory.read_memory_limits(source, problems)
 
     if problems.count():
         raise ConfigError(stack, problems.items)
@@ -98,6 +100,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        memory_limits=memory_limits,
     )
 
 

@@ -178,6 +178,16 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class MemoryLimits:
+    """Memory limit per container, MiB (``memoryLimits``; see :mod:`components.config.memory`)."""
+
+    postgres: int = 1024
+    logto: int = 1024
+    lobechat: int = 2048
+    one_shot: int = 256
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything one stage needs, validated. Built by :func:`load_stage_config` only."""
 
@@ -198,6 +208,7 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    memory_limits: MemoryLimits = field(default_factory=MemoryLimits)
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:

@@ -1,0 +1,70 @@
+"""Hardened containers (issue 8): no-new-privileges and a memory limit on every container, limits per
+stage, the bootstrap leaving no secret behind, TRUST_PROXY_HEADER only behind a proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import ConfigError, MappingConfigSource, load_stage_config
+from tests.pulumi_mocks import CONTAINER, run_program, stack_config
+
+NS = "lobechat-logto"
+DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_container_has_no_new_privileges_and_a_memory_limit(stack):
+    run = run_program(stack, stack_config(stack))
+    containers = run.of_type(CONTAINER)
+    assert {c.name for c in containers} >= set(DEFAULTS)
+    for container in containers:
+        assert container.plain("securityOpts") == ["no-new-privileges:true"], container.name
+        assert container.plain("memory") == DEFAULTS[container.name], container.name
+
+
+def test_memory_limits_are_configurable_per_stage():
+    limits = {"postgres": 4096, "logto": 768, "lobechat": 3072, "oneShot": 128}
+    run = run_program("dev", {**stack_config("dev"), f"{NS}:memoryLimits": limits})
+    memory = {c.name: c.plain("memory") for c in run.of_type(CONTAINER)}
+    assert memory == {"postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128}
+
+
+@pytest.mark.parametrize("value", [0, 32, True, "1024", 1024.5, -1, 2**31])
+def test_bad_memory_limits_are_one_config_error_naming_the_key(value):
+    values = {
+        "lobechatUrl": "http://lobe.localhost:3210",
+        "logto": {"endpoint": "http://auth.localhost:3001", "adminEndpoint": "http://auth-admin.localhost:3002"},
+        "memoryLimits": {"lobechat": value},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stage_config(MappingConfigSource(values), "dev")
+    assert [p.key for p in info.value.problems] == [f"{NS}:memoryLimits.lobechat"]
+
+
+def test_bootstrap_container_environment_holds_no_secret():
+    run = run_program("prod", stack_config("prod"))
+    bootstrap = run.one(CONTAINER, "logto-bootstrap-psql")
+    env = bootstrap.env()
+    assert "PGPASSWORD" not in env and "LOGTO_BOOTSTRAP_APP_SECRET" not in env
+    postgres_password = run.one(CONTAINER, "postgres").env()["POSTGRES_PASSWORD"]
+    assert all(postgres_password not in value for value in env.values())
+    uploads = {u["file"]: u for u in bootstrap.plain("uploads")}
+    assert uploads["/run/lobechat-logto/pgpass"]["permissions"] == "0600"
+    assert bootstrap.is_secret("uploads")
+
+
+def test_trust_proxy_header_is_refused_where_no_proxy_can_be_in_front():
+    values = {
+        "lobechatUrl": "http://lobe.localhost:3210",
+        "logto": {"endpoint": "http://auth.localhost:3001", "adminEndpoint": "http://auth-admin.localhost:3002",
+                  "trustProxyHeader": True},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stage_config(MappingConfigSource(values), "dev")
+    assert [p.key for p in info.value.problems] == [f"{NS}:logto.trustProxyHeader"]
+
+
+@pytest.mark.parametrize(("stack", "expected"), [("dev", "0"), ("staging", "1"), ("prod", "1")])
+def test_trust_proxy_header_follows_the_tls_proxy(stack, expected):
+    run = run_program(stack, stack_config(stack))
+    assert run.one(CONTAINER, "logto").env()["TRUST_PROXY_HEADER"] == expected
