@@ -1,15 +1,23 @@
 """The whole stage: network, Postgres, Logto, the first Management API credential, the Logto
 application and webhook, and LobeChat wired to them.
 
-Order (each step waits for the one before through outputs and ``depends_on``):
+Order: each step waits only for what it needs (through outputs and ``depends_on``); everything
+else starts at once (the images are pulled, the network, volume and secrets created in parallel):
 
 1. the stage network;
-2. Postgres (unless ``postgres.mode`` is external), healthy;
-3. the Logto container (unless ``logto.mode`` is external), healthy (``/api/status`` 204);
+2. Postgres (unless ``postgres.mode`` is external), ready (accepts connections);
+3. the Logto container (unless ``logto.mode`` is external), ready (``/api/status`` 204): its start
+   command seeds the database, so it needs a ready Postgres;
 4. ``ManagementCredentialBootstrap``: an M2M application with the stack's generated secret and the
    role "Logto Management API access", inserted once Logto has seeded its database;
-5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook;
-6. the LobeChat container with its whole environment from those outputs.
+5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook,
+   side by side, both needing the credential;
+6. the LobeChat container, created as soon as its environment is known (the application's client
+   secret and the webhook's signing key) and its database is ready (migrations run at start). It
+   needs nothing else from Logto at start: it fetches the issuer's discovery when someone signs in.
+
+"Ready" is a readiness wait of our own that notices within 0.25 s (``components/readiness.py``);
+the stack output ``lobechatUrl`` resolves once LobeChat answers.
 """
 
 from __future__ import annotations
@@ -94,18 +102,23 @@ class Platform(pulumi.ComponentResource):
         postgres: PostgresServer | None = None
         if config.postgres.mode == "container":
             postgres = PostgresServer(
-                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix,
-                memory_mb=config.memory_limits.postgres, opts=child
+                "postgres",
+                config=config.postgres,
+                network_name=network.name,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                memory_mb=config.memory_limits.postgres,
+                opts=child,
             )
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
         else:
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
-        database_ready = [postgres.container] if postgres is not None else []
+        database_ready: list[pulumi.Input[pulumi.Resource]] = [postgres.ready] if postgres is not None else []
 
         # --- Logto and the credential that manages it ------------------------------------------
-        waits_for_logto: list[pulumi.Resource] = []
+        waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
             logto = LogtoServer(
@@ -118,6 +131,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                health_start_interval=config.health_start_interval,
                 memory_mb=config.memory_limits.logto,
                 opts=child,
             )
@@ -137,8 +151,8 @@ class Platform(pulumi.ComponentResource):
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
                 memory_mb=config.memory_limits.one_shot,
-                # wait=True on the Logto container: "created" means "healthy", so seeded.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.container]),
+                # Ready means seeded and altered: the SQL needs Logto's tables and role.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready]),
             )
             connection = LogtoConnectionArgs(
                 endpoint=config.logto.api_endpoint,
@@ -146,7 +160,7 @@ class Platform(pulumi.ComponentResource):
                 client_secret=bootstrap.app_secret,
                 resource=management_resource(None),
             )
-            waits_for_logto = [logto.container, bootstrap]
+            waits_for_logto = [logto.ready, bootstrap]
         else:
             assert config.logto.m2m_client_id is not None and config.logto.m2m_client_secret is not None
             connection = LogtoConnectionArgs(
@@ -212,14 +226,23 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            # The environment already waits for the application and the webhook (their outputs).
+            depends_on=database_ready,
             proxied_host_names=config.proxied_host_names,
             memory_mb=config.memory_limits.lobechat,
+            health_start_interval=config.health_start_interval,
+            secrets=[
+                application.client_secret,
+                session_secret.value,
+                key_vaults_secret.value,
+                lobechat_db_url,
+                *([webhook.signing_key] if webhook is not None else []),
+            ],
             opts=child,
         )
 
         self.outputs = PlatformOutputs(
-            lobechat_url=urls.app_url,
+            lobechat_url=self.lobechat.ready.apply(lambda _: urls.app_url),
             logto_endpoint=config.logto.endpoint.url,
             logto_admin_url=config.logto.admin_console_url,
             issuer=config.logto.issuer,

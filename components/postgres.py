@@ -7,9 +7,12 @@ on delete: losing it loses every user, chat and Logto account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 import pulumi_docker as docker
 
+from components import readiness
 from components.config import PostgresConfig
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.hardening import SECURITY_OPTS
@@ -25,6 +28,28 @@ INIT_SCRIPT = f"CREATE DATABASE {LOGTO_DATABASE};\n"
 # TCP on 127.0.0.1: the entrypoint's temporary init server listens on the socket only, so this stays
 # unhealthy until the real server is up with both databases.
 HEALTHCHECK_TEST = ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p 5432 -U {SUPERUSER} -d {LOBECHAT_DATABASE}"]
+READY_TIMEOUT_SECONDS = 180
+"""How long ``pulumi up`` waits for a new Postgres container (initdb of an empty volume included)."""
+
+
+def postgres_healthcheck(*, start_interval: bool) -> docker.ContainerHealthcheckArgs:
+    """Docker's check: every 10 s (``pg_isready`` is cheap), 1 s while starting on Engine 25+."""
+    return readiness.healthcheck(HEALTHCHECK_TEST, interval="10s", start_period="60s", start_interval=start_interval)
+
+
+def postgres_readiness_probe(image: pulumi.Input[str]) -> Callable[[str], readiness.ReadinessProbe]:
+    """The readiness wait: the same ``pg_isready`` from the Postgres image, polling the container by name."""
+
+    def probe(host: str) -> readiness.ReadinessProbe:
+        return readiness.ReadinessProbe(
+            image=image,
+            entrypoint=readiness.postgres_probe(
+                host, user=SUPERUSER, database=LOBECHAT_DATABASE, timeout_seconds=READY_TIMEOUT_SECONDS
+            ),
+            timeout_seconds=READY_TIMEOUT_SECONDS,
+        )
+
+    return probe
 
 
 def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
@@ -38,7 +63,8 @@ class PostgresServer(pulumi.ComponentResource):
     """The Postgres container, its image, its protected data volume and its generated password.
 
     Outputs: ``logto_database_url`` and ``lobechat_database_url`` (secret), ``image_id`` (the image,
-    whose ``psql`` the Logto bootstrap uses), ``container``.
+    whose ``psql`` the Logto bootstrap uses), ``container``, ``ready`` (put it in ``depends_on``:
+    resolves once Postgres accepts connections, see ``components/readiness.py``).
     """
 
     logto_database_url: pulumi.Output[str]
@@ -52,6 +78,7 @@ class PostgresServer(pulumi.ComponentResource):
         config: PostgresConfig,
         network_name: pulumi.Input[str],
         name_prefix: str,
+        health_start_interval: bool = False,
         memory_mb: int = 1024,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -91,17 +118,24 @@ class PostgresServer(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
             uploads=[docker.ContainerUploadArgs(file=INIT_SCRIPT_PATH, content=INIT_SCRIPT)],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=HEALTHCHECK_TEST, interval="5s", timeout="5s", retries=12, start_period="20s"
-            ),
+            healthcheck=postgres_healthcheck(start_interval=health_start_interval),
             restart="unless-stopped",
             security_opts=SECURITY_OPTS,
             memory=memory_mb,
-            wait=True,
-            wait_timeout=180,
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
+            wait=False,
             # Fixed container name: the old one must go before the new one can take its name.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
+        self.readiness = readiness.ReadinessWait(
+            f"{resource_name}-ready",
+            target=self.container,
+            probe=postgres_readiness_probe(self.image.image_id),
+            network_name=network_name,
+            secrets=[self.password.value],
+            opts=child,
+        )
+        self.ready = self.readiness.ready
         self.image_id = self.image.image_id
         self.logto_database_url = database_url(self.password.value, LOGTO_DATABASE)
         self.lobechat_database_url = database_url(self.password.value, LOBECHAT_DATABASE)
