@@ -108,6 +108,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 health_start_interval=config.health_start_interval,
                 memory_mb=config.memory_limits.postgres,
+                one_shot_memory_mb=config.memory_limits.one_shot,
                 opts=child,
             )
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url

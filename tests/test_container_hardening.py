@@ -9,7 +9,7 @@ from components.config import ConfigError, MappingConfigSource, load_stage_confi
 from tests.pulumi_mocks import CONTAINER, run_program, stack_config
 
 NS = "lobechat-logto"
-DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256}
+DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256}
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -28,7 +28,7 @@ def test_memory_limits_are_configurable_per_stage():
     limits = {"postgres": 4096, "logto": 768, "lobechat": 3072, "oneShot": 128}
     run = run_program("dev", {**stack_config("dev"), f"{NS}:memoryLimits": limits})
     memory = {c.name: c.plain("memory") for c in run.of_type(CONTAINER) if not c.name.endswith("-ready-wait")}
-    assert memory == {"postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128}
+    assert memory == {"postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128, "postgres-roles-psql": 128}
 
 
 @pytest.mark.parametrize("value", [0, 32, True, "1024", 1024.5, -1, 2**31])
@@ -70,3 +70,23 @@ def test_trust_proxy_header_is_refused_where_no_proxy_can_be_in_front():
 def test_trust_proxy_header_follows_the_tls_proxy(stack, expected):
     run = run_program(stack, stack_config(stack))
     assert run.one(CONTAINER, "logto").env()["TRUST_PROXY_HEADER"] == expected
+
+
+def test_logto_and_lobechat_connect_as_their_own_roles_with_separate_generated_passwords():
+    run = run_program("dev", stack_config("dev"))
+    logto_url = run.one(CONTAINER, "logto").env()["DB_URL"]
+    lobechat_url = run.one(CONTAINER, "lobechat").env()["DATABASE_URL"]
+    assert logto_url.startswith("postgresql://logto:") and logto_url.endswith("@postgres:5432/logto")
+    assert lobechat_url.startswith("postgresql://lobechat:") and lobechat_url.endswith("@postgres:5432/lobechat")
+    superuser_password = run.one(CONTAINER, "postgres").env()["POSTGRES_PASSWORD"]
+    assert superuser_password not in logto_url and superuser_password not in lobechat_url
+    logto_password = logto_url.split(":")[2].split("@")[0]
+    lobechat_password = lobechat_url.split(":")[2].split("@")[0]
+    assert len({superuser_password, logto_password, lobechat_password}) == 3
+    # The roles step: superuser only here, its passwords as files, none in its environment.
+    roles = run.one(CONTAINER, "postgres-roles-psql")
+    env = roles.env()
+    assert env["PGUSER"] == "postgres" and "PGPASSWORD" not in env
+    assert all(p not in str(env) for p in (superuser_password, logto_password, lobechat_password))
+    assert roles.is_secret("uploads")
+    assert run.depends_on(roles, run.one(CONTAINER, "postgres-ready-wait"))

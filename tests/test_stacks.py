@@ -192,7 +192,8 @@ def test_logto_environment_has_endpoints_database_and_ci(run):
         assert env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
     else:  # the admin console is closed off 'dev': a loopback ADMIN_ENDPOINT, reached through a tunnel
         assert env["ADMIN_ENDPOINT"] == f"http://127.0.0.1:{env['ADMIN_PORT']}"
-    assert env["DB_URL"].startswith("postgresql://postgres:") and env["DB_URL"].endswith("@postgres:5432/logto")
+    # Logto's own role (least privilege), not the superuser.
+    assert env["DB_URL"].startswith("postgresql://logto:") and env["DB_URL"].endswith("@postgres:5432/logto")
     assert env["CI"] == "true"
     assert env["TRUST_PROXY_HEADER"] == ("1" if logto_cfg["endpoint"].startswith("https://") else "0")
     assert container(run, "logto").is_secret("envs")
@@ -236,7 +237,8 @@ def test_logto_starts_after_postgres_is_ready(run):
     # The seed needs the database: without this order Logto crash-loops until Postgres is up, and
     # `pulumi destroy` may remove Postgres while the Logto objects are still being deleted.
     assert run.depends_on(container(run, "logto"), container(run, "postgres"))
-    assert container(run, "postgres-ready-wait").urn in container(run, "logto").dependencies
+    # Ready = the roles step ran: Logto connects (and seeds) as its own role.
+    assert container(run, "postgres-roles-psql").urn in container(run, "logto").dependencies
 
 
 # --- the first Management API credential ---------------------------------------------------------

@@ -39,7 +39,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "lobechat", "lobechat-ready-wait"}
+    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "postgres-roles-psql", "lobechat", "lobechat-ready-wait"}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -110,7 +110,8 @@ def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
     long_running = {"postgres", "logto", "lobechat"}
-    assert long_running | {f"{n}-ready-wait" for n in long_running} | {"logto-bootstrap-psql"} == names(run, CONTAINER)
+    one_shot = {"logto-bootstrap-psql", "postgres-roles-psql"}
+    assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 
