@@ -35,7 +35,7 @@ EXTERNAL = {"lobechatUrl": "https://chat.example.com",
 # Shapes a secret value may take, good and bad: each one wraps the sentinel.
 SHAPES = [
     SENTINEL, f" {SENTINEL} ", f"{SENTINEL}\n", f"{SENTINEL}\x00", f"postgresql://u:{SENTINEL}@h/db",
-    f"postgresql://u:{SENTINEL}?x@h/db", f"postgresql://u:pa?{SENTINEL}@h/db", f"postgresql://u:pa#{SENTINEL}@h/db", f"postgresql://u:{SENTINEL}#x@h/db", f"postgresql://u:{SENTINEL}@x@h/db",
+    f"postgresql://u:{SENTINEL}?x@h/db", f"postgresql://u:pa?{SENTINEL}@h/db", f"postgresql://u:5432?{SENTINEL}@h/db", f"postgresql://u:pa#{SENTINEL}@h/db", f"postgresql://u:{SENTINEL}#x@h/db", f"postgresql://u:{SENTINEL}@x@h/db",
     f"postgresql://u:pw@h:99999/{SENTINEL}", f"mysql://{SENTINEL}", f"postgresql://u:pw@h/db?{SENTINEL}=1",
     f"postgresql://u:pw@h/db?sslmode={SENTINEL}", "x" * 40000 + SENTINEL,
 ]
