@@ -15,9 +15,12 @@ seeded Logto database.
 Postgres image the stack already uses, on the stack's network) after Logto is healthy:
 
 - no shell: the entrypoint is ``psql`` itself, so nothing is re-parsed by ``sh``;
-- no secret on a command line (command lines show in the Docker host's process list): the database
-  URL is split into libpq's ``PG*`` environment variables and the application secret is read with
-  psql's ``\\getenv`` (psql 15 or newer, which every image the stack uses has);
+- no secret on a command line (command lines show in the Docker host's process list) and none in the
+  container's environment (``docker inspect`` shows it for as long as the exited container exists):
+  the database URL is split into libpq's ``PG*`` variables without the password, which comes in a
+  libpq password file, and the application secret in a file; the script reads the secret and deletes
+  both files right after psql connected (`bootstrap_secret_files`). Outside the container (tests,
+  tooling) the secret may come from ``LOGTO_BOOTSTRAP_APP_SECRET`` (psql's ``\\getenv``, psql 15+);
 - the script is uploaded into the container as a file, and its SHA-256 is a label, so a change of
   the script, of the secret or of the database URL replaces the container and so re-runs it.
 
