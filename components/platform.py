@@ -29,6 +29,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.file_storage import FileStorage, StorageOutputs
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
@@ -38,6 +39,7 @@ from components.logto_resources import LogtoApplication, LogtoConnectionArgs, Lo
 from components.logto_server import LogtoServer, admin_tunnel_command
 from components.network import StageNetwork
 from components.postgres import PostgresServer
+from components.verification.during_up import stage_verification, target_output
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
@@ -61,6 +63,9 @@ class PlatformOutputs:
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
     logto_admin_tunnel: str | None = None
+    verification_target: pulumi.Output[dict[str, Any]] | None = None
+    verification: pulumi.Output[str] | None = None
+    storage: StorageOutputs | None = None
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -78,6 +83,18 @@ class PlatformOutputs:
             exports["logtoAdminTunnel"] = self.logto_admin_tunnel
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.verification_target is not None:
+            exports["verificationTarget"] = pulumi.Output.secret(self.verification_target)
+        if self.verification is not None:
+            exports["verification"] = self.verification
+        if self.storage is not None:
+            exports["storageBucket"] = self.storage.bucket
+            exports["storageEndpoint"] = self.storage.endpoint
+            exports["storageRegion"] = self.storage.region
+            exports["storageAccessKeyId"] = pulumi.Output.secret(self.storage.admin_access_key_id)
+            exports["storageSecretAccessKey"] = pulumi.Output.secret(self.storage.admin_secret_access_key)
+            if self.storage.internal_endpoint is not None:
+                exports["storageInternalEndpoint"] = self.storage.internal_endpoint
         return exports
 
     def export(self) -> None:
@@ -122,6 +139,13 @@ class Platform(pulumi.ComponentResource):
         waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
+            if postgres is not None:
+                psql_image: pulumi.Input[str] = postgres.image_id
+            else:
+                # External database: the preflight and the bootstrap still need a psql; take it from the generation's image.
+                psql_image = docker.RemoteImage(
+                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
+                ).image_id
             logto = LogtoServer(
                 "logto",
                 config=config.logto,
@@ -134,15 +158,10 @@ class Platform(pulumi.ComponentResource):
                 depends_on=database_ready,
                 health_start_interval=config.health_start_interval,
                 memory_mb=config.memory_limits.logto,
+                psql_image=psql_image,
+                skip_seed=config.logto_database.skip_seed,
                 opts=child,
             )
-            if postgres is not None:
-                psql_image: pulumi.Input[str] = postgres.image_id
-            else:
-                # External database: the bootstrap still needs a psql; take it from the generation's image.
-                psql_image = docker.RemoteImage(
-                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
-                ).image_id
             m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
             bootstrap = ManagementCredentialBootstrap(
                 "logto-bootstrap",
@@ -196,6 +215,21 @@ class Platform(pulumi.ComponentResource):
                 opts=logto_opts,
             )
 
+        # --- file storage (S3) --------------------------------------------------------------------
+        self.storage: FileStorage | None = None
+        if config.storage.enabled:
+            self.storage = FileStorage(
+                "file-storage",
+                storage=config.storage,
+                cors_origins=[urls.cors_origin],
+                network_name=network.name,
+                publish=config.publish,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                opts=child,
+            )
+        storage_outputs = self.storage.outputs if self.storage is not None else None
+
         # --- LobeChat ---------------------------------------------------------------------------
         session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
         key_vaults_secret = RandomSecret(
@@ -216,6 +250,7 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret=key_vaults_secret.value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
+                storage=storage_outputs,
             ),
         )
         self.lobechat = LobeChatServer(
@@ -227,9 +262,9 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            # The environment already waits for the application and the webhook (their outputs).
+            # The environment already waits for the application, the webhook and the bucket (their outputs).
             depends_on=database_ready,
-            proxied_host_names=config.proxied_host_names,
+            proxied_host_names=config.lobechat_proxied_host_names,
             memory_mb=config.memory_limits.lobechat,
             health_start_interval=config.health_start_interval,
             secrets=[
@@ -238,8 +273,27 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret.value,
                 lobechat_db_url,
                 *([webhook.signing_key] if webhook is not None else []),
+                *([storage_outputs.secret_access_key] if storage_outputs is not None else []),
             ],
             opts=child,
+        )
+
+        verification_target = target_output(
+            config,
+            management_endpoint=config.logto.api_endpoint,
+            management_client_id=connection.client_id,
+            management_client_secret=connection.client_secret,
+            management_resource=str(connection.resource),
+            application_id=application.app_id,
+            webhook_id=webhook.hook_id if webhook is not None else None,
+            network_name=network.name,
+        )
+        environment = env_output(env)
+        verification = stage_verification(
+            config, parent=self, target=verification_target, environment=environment,
+            lobechat_container=self.lobechat.container, lobechat_ready=self.lobechat.ready.apply(lambda _: "ready"),
+            lobechat_image_id=self.lobechat.image.image_id,
+            network_name=network.name,
         )
 
         self.outputs = PlatformOutputs(
@@ -250,7 +304,10 @@ class Platform(pulumi.ComponentResource):
             client_id=application.client_id,
             client_secret=pulumi.Output.secret(application.client_secret),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
-            lobechat_environment=env_output(env),
+            lobechat_environment=environment,
+            verification_target=verification_target,
+            verification=verification,
+            storage=storage_outputs,
             logto_admin_tunnel=admin_tunnel_command(config.logto, config.publish, config.docker_host),
         )
         self.register_outputs(self.outputs.as_exports())

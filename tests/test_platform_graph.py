@@ -95,10 +95,11 @@ def test_the_critical_path_is_the_chain_of_what_each_step_needs():
     benchmark = load_benchmark()
     figures = benchmark.run(0.0, "20.10", REPO_ROOT)
     chain = [s.name for s in figures["path"] if s.type in (CONTAINER, LOGTO_APPLICATION, LOGTO_WEBHOOK)]
-    assert chain[:6] == [
-        "postgres", "postgres-ready-wait", "postgres-roles-psql", "logto", "logto-ready-wait", "logto-bootstrap-psql"]
-    assert chain[6] in {"lobechat-application", "lobechat-webhook"}
-    assert chain[7:] == ["lobechat", "lobechat-ready-wait"]
+    # Logto's database: roles (superuser step), checked (preflight), seeded/altered (setup), then Logto.
+    assert chain[:8] == ["postgres", "postgres-ready-wait", "postgres-roles-psql", "logto-database-preflight",
+                         "logto-database-setup", "logto", "logto-ready-wait", "logto-bootstrap-psql"]
+    assert chain[8] in {"lobechat-application", "lobechat-webhook"}
+    assert chain[9:] == ["lobechat", "lobechat-ready-wait"]
     total = figures["path"][-1].finish
     bound = sum(s.ideal for s in figures["path"])
     assert total <= bound * 1.10, (total, bound)

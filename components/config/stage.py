@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.config.logto_database import LogtoDatabaseConfig
+from components.config.verification import VerificationConfig
+from components.config.storage import STORAGE_NONE, StorageConfig
+
 NAMESPACE = "lobechat-logto"
 
 LOBECHAT_IMAGES = {
@@ -211,6 +215,9 @@ class StageConfig:
     health_start_interval: bool = False
     """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
     memory_limits: MemoryLimits = field(default_factory=MemoryLimits)
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
+    logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
+    storage: StorageConfig = STORAGE_NONE
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
@@ -230,6 +237,16 @@ class StageConfig:
         for origin in origins:
             if not origin.is_localhost and origin.host not in names:
                 names.append(origin.host)
+        return tuple(names)
+
+    @property
+    def lobechat_proxied_host_names(self) -> tuple[str, ...]:
+        """:attr:`proxied_host_names` plus the storage's public name (LobeChat's server calls S3 there)."""
+        names = list(self.proxied_host_names)
+        storage = self.storage
+        if self.proxy_on_docker_host and storage.mode == "container" and storage.public_host \
+                and not storage.public_host_is_localhost and storage.public_host not in names:
+            names.append(storage.public_host)
         return tuple(names)
 
     @property
