@@ -10,6 +10,7 @@ import pulumi
 from components.config.logto_database import LogtoDatabaseConfig
 from components.config.verification import VerificationConfig
 from components.config.storage import STORAGE_NONE, StorageConfig
+from components.config.rotation import RotationConfig
 
 NAMESPACE = "lobechat-logto"
 
@@ -192,6 +193,7 @@ class StageConfig:
     verification: VerificationConfig = field(default_factory=VerificationConfig)
     logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     storage: StorageConfig = STORAGE_NONE
+    rotation: RotationConfig = field(default_factory=RotationConfig)
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
