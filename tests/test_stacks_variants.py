@@ -233,3 +233,21 @@ def test_public_read_storage_sets_acl_on_2x_and_grants_read_on_the_bucket():
     assert run.one(S3_BUCKET, "storage-bucket").plain("public_read") is True
     env = run.one(CONTAINER, "lobechat").env()
     assert env["S3_SET_ACL"] == "1" and "JWKS_KEY" in env
+
+
+def test_external_aws_with_an_iam_key_gives_lobechat_a_key_limited_to_its_bucket():
+    from tests.pulumi_mocks import S3_ACCESS_KEY, S3_BUCKET
+
+    run = run_program(
+        "dev",
+        dev_with(storage={"mode": "external", "bucket": "acme-lobechat", "region": "eu-west-1", "lobechatKey": "iam"}),
+        {f"{NS}:storageAccessKeyId": "admin-key-id", f"{NS}:storageSecretAccessKey": SECRET},
+    )
+    key = run.one(S3_ACCESS_KEY, "storage-lobechat-key")
+    assert key.plain("bucket") == "acme-lobechat" and key.plain("user_name") == "lobechat-logto-dev-acme-lobechat"
+    assert key.is_secret("admin_secret_access_key") and {"key_id", "key_secret"} <= set(key.additional_secret_outputs)
+    assert run.depends_on(key, run.one(S3_BUCKET, "storage-bucket"))
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_ACCESS_KEY_ID"].startswith("AKIA") and env["S3_ACCESS_KEY_ID"] != "admin-key-id"
+    assert env["S3_SECRET_ACCESS_KEY"] != SECRET and env["S3_ENDPOINT"] == "https://s3.eu-west-1.amazonaws.com"
+    assert env["S3_ENABLE_PATH_STYLE"] == "0" and run.outputs["storageAccessKeyId"] == "admin-key-id"
