@@ -15,6 +15,7 @@ import pulumi_docker as docker
 
 from components import readiness
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
+from components.hardening import SECURITY_OPTS
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
@@ -96,6 +97,7 @@ class LobeChatServer(pulumi.ComponentResource):
         secrets: Sequence[pulumi.Input[str]] = (),
         rolling: bool = False,
         grace_seconds: int = 30,
+        memory_mb: int = 2048,
         extra_aliases: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -131,6 +133,8 @@ class LobeChatServer(pulumi.ComponentResource):
             hosts=None if rolling else host_gateway_entries(proxied_host_names),
             healthcheck=lobechat_healthcheck(generation, start_interval=health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
             # Stopping (also when Pulumi deletes a replaced container): SIGTERM, then SIGKILL after this.

@@ -115,9 +115,11 @@ def test_each_public_name_reaches_its_upstream_and_nothing_else(front_factory, s
             status, headers, body, _ = front.client(host, public=public).get("/some/path?x=1")
             assert (status, body.decode()) == (200, label), (host, public)
             assert (headers.get("strict-transport-security") == "max-age=31536000") == (stack == "prod")
-    # The admin console answers inside the stage network only (Logto calls its own ADMIN_ENDPOINT).
-    assert front.client(admin, public=False).get("/console")[2] == b"logto-admin"
-    assert front.client(admin, public=True).get("/console")[0] == 404
+    # The closed admin console (the default on staging and prod) is not routed at all.
+    with pytest.raises(Exception):
+        front.client(admin, public=True).get("/console")  # no certificate for that name either
+    http = Client(admin, front.listen.public_http, tls=False)
+    assert http.get("/console")[0] == 404
 
 
 def test_plain_http_redirects_to_https_for_public_names_only(front_factory):
@@ -129,10 +131,11 @@ def test_plain_http_redirects_to_https_for_public_names_only(front_factory):
     assert Client("elsewhere.example.org", front.listen.public_http, tls=False).get("/")[0] == 404
 
 
-def test_admin_console_is_public_when_the_stage_exposes_it(front_factory, monkeypatch):
-    monkeypatch.setattr("components.front.sites.admin_console_exposed", lambda config: True)
-    front = front_factory("staging")
-    assert front.client("auth-admin-staging.example.com", public=True).get("/console")[2] == b"logto-admin"
+def test_admin_console_is_routed_when_the_stage_exposes_it(front_factory):
+    logto = {**stack_config("staging")["lobechat-logto:logto"], "exposeAdminConsole": True}
+    front = front_factory("staging", logto=logto)
+    for public in (True, False):
+        assert front.client("auth-admin-staging.example.com", public=public).get("/console")[2] == b"logto-admin"
 
 
 # --- rollouts ----------------------------------------------------------------------------------------

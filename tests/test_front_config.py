@@ -125,7 +125,7 @@ def test_certificate_files_come_from_secret_config_and_are_never_quoted():
         ({**PROD, "front": {"colour": "blue"}}, None, "prod", "front.colour", "unknown setting"),
         ({**PROD, "front": {"mode": "external", "tls": "acme"}}, None, "prod", "front.tls", "only applies"),
         ({**PROD, "proxyOnDockerHost": True}, None, "prod", "proxyOnDockerHost", "network aliases"),
-        ({**PROD, "publish": {"bindAddress": "0.0.0.0"}}, None, "prod", "publish", "only container publishing"),
+        ({**PROD, "publish": {"enabled": False}}, None, "prod", "publish", "only container publishing"),
         ({**PROD, "lobechatUrl": "https://chat.example.com:8443"}, None, "prod", "lobechatUrl", "port 443"),
         ({**PROD, "requireHttps": False, "lobechatUrl": "http://chat.example.com"}, None, "staging", "lobechatUrl", "https://"),
         ({**DEV, "front": {"mode": "caddy", "hsts": True}}, None, "dev", "front.hsts", "https names"),

@@ -24,7 +24,19 @@ import re
 from dataclasses import replace
 
 from components.config import (
-    auth, docker_engine, docker_host, extra_env, front, lobechat, logto, postgres, publish, sso, storage, webhook,
+    auth,
+    docker_engine,
+    docker_host,
+    extra_env,
+    front,
+    lobechat,
+    logto,
+    memory,
+    postgres,
+    publish,
+    sso,
+    storage,
+    webhook,
 )
 from components.config import logto_database, verification
 from components.config import rotation
@@ -33,7 +45,7 @@ from components.config.fields import parse_bool, split_image  # noqa: F401  (spl
 from components.config.sources import ConfigSource
 from components.config.stage import LobeChatUrls, StageConfig
 
-_RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+_RESOURCE_PREFIX = re.compile(r"[a-z0-9][a-z0-9_.-]{0,40}")
 
 _GENERAL_KEYS = frozenset({"requireHttps", "resourcePrefix", "proxyOnDockerHost"})
 
@@ -50,6 +62,7 @@ SECTION_KEYS = (
     extra_env.KEYS,
     webhook.KEYS,
     front.KEYS,
+    memory.KEYS,
     verification.KEYS,
     logto_database.KEYS,
     storage.KEYS,
@@ -76,14 +89,14 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     lobechat_image = lobechat.read_lobechat_image(source, problems, gen)
     logto_config = logto.read_logto(source, problems, stack, require_https)
     postgres_config = postgres.read_postgres(source, problems, stack, gen, logto_config)
-    sso_providers = sso.read_sso_providers(source, problems, stack, gen)
+    sso_providers = sso.read_sso_providers(source, problems, stack, gen, require_https)
     access_code = auth.read_auth(source, problems, stack, gen)
-    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config)
+    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config, require_https)
     if logto_config is not None and publish_config is not None:
         logto_config = replace(logto_config, api_endpoint=logto.api_endpoint_for(logto_config, publish_config))
     docker_host_url = docker_host.read_docker_host(source, problems)
     storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
-    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
+    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers, stack)
     webhook_enabled = webhook.read_webhook(source, problems)
     rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
@@ -95,6 +108,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         source, problems, stack, lobechat_url=lobechat_url, logto=logto_config, proxy_on_docker_host=proxy_on_docker_host,
         storage=storage_config,
     )
+    memory_limits = memory.read_memory_limits(source, problems)
 
     if problems.count():
         raise ConfigError(stack, problems.items)
@@ -120,6 +134,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         proxy_on_docker_host=proxy_on_docker_host,
         front=front_config,
         health_start_interval=health_start_interval,
+        memory_limits=memory_limits,
         verification=verification_config,
         logto_database=logto_database_config,
         storage=storage_config,
@@ -140,7 +155,7 @@ def _unknown_keys(source: ConfigSource, problems: Problems) -> None:
 
 def _resource_prefix(source: ConfigSource, problems: Problems, stack: str) -> str:
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
-    if not _RESOURCE_PREFIX.match(resource_prefix):
+    if not _RESOURCE_PREFIX.fullmatch(resource_prefix):
         problems.add(
             "resourcePrefix",
             "must be lower-case letters, digits, '.', '_' or '-' (at most 41 characters); it prefixes "

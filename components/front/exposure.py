@@ -11,7 +11,7 @@ from components.config import StageConfig
 
 
 def admin_console_exposed(config: StageConfig) -> bool:
-    """True when the admin host is routed on the public listener (it is always routed internally)."""
+    """True when the front routes the admin host (``logto.exposeAdminConsole``, issue 8's key)."""
     exposed = getattr(config.logto, "expose_admin_console", None)
     if exposed is not None:
         return bool(exposed)

@@ -41,10 +41,12 @@ def front_sites(
     if logto.mode == "container" and logto_upstream_host is not None:
         sites.append(_site("logto", logto.endpoint, f"{logto_upstream_host}:{logto.container_port}",
                            public=True, try_s=LOGTO_TRY_SECONDS))
-        if logto.admin_endpoint is not None:
+        if logto.admin_endpoint is not None and admin_console_exposed(config):
+            # A closed console is not routed at all: Logto's ADMIN_ENDPOINT is then its own loopback
+            # port and operators reach it through an SSH tunnel (`logtoAdminTunnel`).
             sites.append(_site("logto-admin", logto.admin_endpoint,
                                f"{logto_upstream_host}:{logto.container_admin_port}",
-                               public=admin_console_exposed(config), try_s=LOGTO_TRY_SECONDS))
+                               public=True, try_s=LOGTO_TRY_SECONDS))
     storage = getattr(config, "storage", None)
     origin = storage_origin(storage)
     if origin is not None and storage_upstream_host is not None:
