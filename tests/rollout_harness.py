@@ -329,7 +329,8 @@ class RolloutMocks(EngineLikeMocks):
         self.fleet = fleet
         self.prior_container = prior_container
         self.container: KeptContainer | None = prior_container
-        self.on_step = on_step
+        self.steps: list[str] = []
+        self._on_step = on_step
         self.preview = preview
         self.replacements: list[tuple[str, str]] = []
         self.deleted: list[str] = []
@@ -339,6 +340,11 @@ class RolloutMocks(EngineLikeMocks):
             # The engine deletes what a failed run left pending before anything else.
             self._delete_stored(key, stored)
         self.pending_after_failure: list[tuple[tuple[str, str], StoredResource]] = []
+
+    def on_step(self, label: str) -> None:
+        """After every step that changes what runs or what Logto holds: the probes run once."""
+        self.steps.append(label)
+        self._on_step(label)
 
     def _delete_stored(self, key: tuple[str, str], stored: StoredResource) -> None:
         _load_provider(stored.outputs[PROVIDER_KEY]).delete(stored.id, dict(stored.outputs))
@@ -364,9 +370,13 @@ class RolloutMocks(EngineLikeMocks):
         self.replacements.append((CONTAINER, LOBECHAT))
         self.on_step("lobechat started")
         if prior is not None:
-            self._end_deletes.append((LOBECHAT, lambda: self.fleet.stop(prior.id), None))
+            self._end_deletes.append((LOBECHAT, lambda: self._stop(prior.id), None))
         self.container = KeptContainer(replica.container_id, env, aliases)
         return replica.container_id, outs
+
+    def _stop(self, container_id: str) -> None:
+        self.fleet.stop(container_id)
+        self.on_step(f"stop {container_id}")
 
     def _run_dynamic(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         from pulumi.runtime import rpc

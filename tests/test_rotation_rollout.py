@@ -102,7 +102,9 @@ def test_client_secret_rotation_due_by_age_has_zero_failed_authentications(make_
     stage.clock.advance(31)
     probes, requests = rotate_with_probes(stage)
     failed, attempts = probes.counts.failed_auth, probes.counts.auth_attempts
-    assert failed == 0 and attempts >= 10
+    # At least one probe after every engine step (more from the background thread).
+    steps = stage.last.steps
+    assert failed == 0 and attempts >= len(steps) >= 6
     # The Default secret is gone only now that no running LobeChat holds it; the new one expires.
     assert secret_names(stage) == ["lobechat-1"]
     assert running_holds_secret(stage, "lobechat-1")
@@ -262,7 +264,8 @@ def test_webhook_key_rotation_loses_no_event(make_stage):
     probes, requests = rotate_with_probes(stage)
     emitted = len(probes.counts.events_emitted)
     lost = probes.lost_events()
-    assert emitted >= 10 and lost == []
+    steps = stage.last.steps
+    assert emitted >= len(steps) >= 6 and lost == []
     # Every delivery that reached a replica verified there: each hook only reaches its key's holders.
     rejected = [d for d in stage.fleet.deliveries if not d.accepted]
     assert rejected == []
