@@ -327,3 +327,15 @@ def test_session_secret_rotates_only_on_request(make_stage):
     changed = not same_secret(stage.fleet.running()[0].env["NEXT_AUTH_SECRET"], before)
     assert changed, "the requested session secret rotation did not happen"
     assert rotation_state(stage, "session-secret")["generation"] == 1
+
+
+def test_refresh_after_a_rotation_brings_no_default_secret_back(make_stage):
+    stage = make_stage(CLIENT_30D)
+    stage.up()
+    stage.clock.advance(31)
+    stage.up()
+    stage.up()  # the lease's follow-up sweep
+    stage.refresh()  # the application now reads with no Default secret
+    stage.clock.advance(1)
+    _, mocks = stage.up()
+    assert secret_names(stage) == ["lobechat-1"] and mocks.replacements == []
