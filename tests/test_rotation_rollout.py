@@ -339,3 +339,29 @@ def test_refresh_after_a_rotation_brings_no_default_secret_back(make_stage):
     stage.clock.advance(1)
     _, mocks = stage.up()
     assert secret_names(stage) == ["lobechat-1"] and mocks.replacements == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "step"),
+    [("PATCH", "/api/applications/", "the lease (what LobeChat holds)"),
+     ("DELETE", "/api/applications/", "the end-of-run delete of the old secret")],
+    ids=["lease-fails", "old-secret-delete-fails"],
+)
+def test_a_failure_after_the_new_lobechat_is_up_loses_nothing_and_converges(make_stage, method, path, step):
+    stage = make_stage(CLIENT_30D)
+    stage.up()
+    stage.clock.advance(31)
+    stage.standin.faults.add(method=method, path_prefix=path, kind="status", status=400, times=1)
+    with Probes(stage.standin, stage.fleet) as probes:
+        stage.on_step = lambda label: probes.probe()
+        with failing_run_quietly(LogtoError), pytest.raises(LogtoError) as failure:
+            stage.up()
+        assert f"{method} http://127.0.0.1:" in str(failure.value), step
+        probes.probe()
+        stage.up()
+        probes.probe()
+        stage.up()
+        probes.probe()
+    assert probes.counts.failed_auth == 0
+    assert secret_names(stage) == ["lobechat-1"] and running_holds_secret(stage, "lobechat-1")
+    assert [r.container_id for r in stage.fleet.running()] == ["lobechat-c2"]
