@@ -15,6 +15,8 @@ import pulumi_docker as docker
 from components import readiness
 from components.config import PostgresConfig
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
+from components.hardening import SECURITY_OPTS
+from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, role_database_url
 
 SUPERUSER = "postgres"
 LOBECHAT_DATABASE = "lobechat"
@@ -52,7 +54,9 @@ def postgres_readiness_probe(image: pulumi.Input[str]) -> Callable[[str], readin
 
 
 def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
-    """Connection string on the stage network (the password is alphanumeric: no escaping needed)."""
+    """The superuser's connection string on the stage network (alphanumeric password: no escaping).
+
+    Only the roles step uses the superuser; Logto and LobeChat get `role_database_url` URLs."""
     return pulumi.Output.secret(
         pulumi.Output.concat("postgresql://", SUPERUSER, ":", password, f"@{NETWORK_ALIAS}:5432/{database}")
     )
@@ -78,6 +82,8 @@ class PostgresServer(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         name_prefix: str,
         health_start_interval: bool = False,
+        memory_mb: int = 1024,
+        one_shot_memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
@@ -118,6 +124,8 @@ class PostgresServer(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
             healthcheck=postgres_healthcheck(start_interval=health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
             # Fixed container name: the old one must go before the new one can take its name.
@@ -131,10 +139,30 @@ class PostgresServer(pulumi.ComponentResource):
             secrets=[self.password.value],
             opts=child,
         )
-        self.ready = self.readiness.ready
+        # Each application's own role and password (separate secrets: rotated one at a time, see
+        # components/postgres_roles.py); set on every volume by the roles step, as the superuser.
+        self.lobechat_password = RandomSecret(f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.logto_password = RandomSecret(f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.roles = PostgresRoles(
+            f"{resource_name}-roles",
+            image=self.image.image_id,
+            network_name=network_name,
+            host=NETWORK_ALIAS,
+            superuser=SUPERUSER,
+            superuser_password=self.password.value,
+            lobechat_password=self.lobechat_password.value,
+            logto_password=self.logto_password.value,
+            memory_mb=one_shot_memory_mb,
+            depends_on=[self.readiness.ready],
+            opts=child,
+        )
+        # "Ready" means the roles exist: nobody connects before its role and database are in place.
+        self.ready = self.roles.ready
         self.image_id = self.image.image_id
-        self.logto_database_url = database_url(self.password.value, LOGTO_DATABASE)
-        self.lobechat_database_url = database_url(self.password.value, LOBECHAT_DATABASE)
+        self.logto_database_url = role_database_url(LOGTO_ROLE, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
+        self.lobechat_database_url = role_database_url(
+            LOBECHAT_ROLE, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
+        )
         self.register_outputs(
             {
                 "logto_database_url": self.logto_database_url,
