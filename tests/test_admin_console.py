@@ -14,7 +14,8 @@ NS = "lobechat-logto"
 
 
 def prod_with(**changes) -> dict:
-    config = stack_config("prod")
+    # The operator's own proxy (front.mode external): the containers publish their ports themselves.
+    config = {**stack_config("prod"), f"{NS}:front": {"mode": "external"}}
     config.update({f"{NS}:{k}": v for k, v in changes.items()})
     return config
 
@@ -34,7 +35,7 @@ def test_closed_console_is_published_on_loopback_even_when_the_stage_binds_every
 
 
 def test_closed_console_host_is_not_sent_to_the_proxy_on_the_docker_host():
-    run = run_program("prod", prod_with())
+    run = run_program("prod", prod_with(proxyOnDockerHost=True))
     hosts = [h["host"] for h in run.one(CONTAINER, "logto").plain("hosts")]
     assert "auth-admin.example.com" not in hosts and "auth.example.com" in hosts
 
