@@ -20,6 +20,9 @@ DEV = {
 PROD = {
     "lobechatUrl": "https://chat.example.com",
     "logto": {"endpoint": "https://auth.example.com", "adminEndpoint": "https://auth-admin.example.com"},
+    # The operator's own proxy: these rules are about the ports the containers publish themselves
+    # (the stack's Caddy, the default on prod, is tested in tests/test_front_*.py).
+    "front": {"mode": "external"},
 }
 EXTERNAL_LOGTO = {**PROD, "logto": {"mode": "external", "endpoint": "https://auth.example.com"}}
 

@@ -15,6 +15,9 @@ DEV = {
 PROD = {
     "lobechatUrl": "https://chat.example.com",
     "logto": {"endpoint": "https://auth.example.com", "adminEndpoint": "https://auth-admin.example.com"},
+    # The operator's own proxy on the Docker host: the S3 server publishes its port (front.mode caddy routes it
+    # instead; see tests/test_front_stacks.py).
+    "front": {"mode": "external"},
 }
 EXTERNAL_SECRETS = {"storageAccessKeyId": "AKIAEXTERNAL00000001", "storageSecretAccessKey": SECRET}
 
