@@ -24,6 +24,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import LOBECHAT_CONTAINER_PORT, StageConfig
+from components.hardening import SECURITY_OPTS
 from components.front.caddy_config import (
     ADMIN_LISTEN,
     CONFIG_DIR,
@@ -39,6 +40,8 @@ from components.front.reload import RELOAD_SCRIPT, check_reload_exit
 from components.front.sites import front_sites, public_host_names
 
 CONFIG_FILE = f"{CONFIG_DIR}/caddy.json"
+CADDY_MEMORY_MB = 256
+"""Caddy's memory limit (it holds the config, certificates and connection buffers)."""
 CONFIG_HASH_LABEL = "lobechat-logto.front-config-sha256"
 
 
@@ -119,6 +122,8 @@ class CaddyFront(pulumi.ComponentResource):
         assert front is not None and front.is_caddy
         self._config = config
         self._name = resource_name
+        limits = getattr(config, "memory_limits", None)
+        self._one_shot_memory_mb = getattr(limits, "one_shot", 256)
         prefix = config.resource_prefix
         child = pulumi.ResourceOptions(parent=self)
         self.image = docker.RemoteImage(f"{resource_name}-image", name=front.image, keep_locally=True, opts=child)
@@ -156,6 +161,8 @@ class CaddyFront(pulumi.ComponentResource):
                 interval="10s", timeout="3s", retries=3, start_period="30s",
             ),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=CADDY_MEMORY_MB,
             # Caddy waits for its first config, which a writer delivers after this container exists.
             wait=False,
             # Caddy finishes requests in flight before it exits (its grace period).
@@ -260,6 +267,8 @@ class CaddyFront(pulumi.ComponentResource):
             logs=True,
             must_run=False,
             restart="no",
+            security_opts=SECURITY_OPTS,
+            memory=self._one_shot_memory_mb,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.container, *depends_on, *([previous.container] if previous else [])]
             ),
