@@ -24,7 +24,8 @@ Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
     Before a Postgres container starts on the data volume mounted at ``DATA_DIR``: refuse data of
     another major version than this image's ``postgres``, data created with other secrets (the claim
     file differs from ``EXPECTED_CLAIM``), unclaimed data unless ``ALLOW_UNCLAIMED=1``, and a volume
-    another server is running on when this stack has no Postgres yet (``HAD_PREVIOUS=0``).
+    another server is running on when this stack has no Postgres yet (``HAD_PREVIOUS=0``). Unclaimed
+    data that this stack's running server (``PGHOST``) opens with this stack's password is claimed.
 ``claim``
     Write ``EXPECTED_CLAIM`` into ``$PGDATA/lobechat-logto.claim`` (the Postgres image runs this once,
     from ``/docker-entrypoint-initdb.d``, on a volume it has just initialised).
@@ -164,6 +165,10 @@ restore() {
   echo "restored: $name"
 }
 
+live_server_is_ours() {
+  [ -n "${PGHOST:-}" ] && WAIT_TRIES=1 server_answers && psql_q -At -c "SELECT 1" >/dev/null 2>&1
+}
+
 check_volume() {
   data=${DATA_DIR:-/data}
   if [ ! -f "$data/PG_VERSION" ]; then say "the data volume is new (no PG_VERSION): Postgres will initialise it"; return 0; fi
@@ -177,12 +182,17 @@ check_volume() {
       refuse "the data volume was created with other secrets than this stack holds (its Postgres password or KEY_VAULTS_SECRET differ): starting on it would lock Logto and LobeChat out and make every stored API key unreadable. Supply the previous secrets (README: 'Rebuild a stage on its existing data')"
     fi
     say "the data volume belongs to this stack (claim matches)"
-  elif [ "${ALLOW_UNCLAIMED:-0}" != "1" ]; then
-    refuse "the data volume already holds a database that this stack did not create (no lobechat-logto.claim), e.g. left by a destroyed stage. Starting on it with this stack's fresh secrets would lock everyone out. Supply the previous secrets and set dataSafety.adoptVolume: true (README: 'Rebuild a stage on its existing data'), or use another volume (dataSafety.dataVolume)"
-  else
+  elif [ "${ALLOW_UNCLAIMED:-0}" = "1" ]; then
     say "the data volume has no claim (created before claims existed, or adopted): accepted"
+  elif live_server_is_ours; then
+    # This stack's own server runs on it now and opens with this stack's password: the volume was
+    # created before claims existed. Claim it, so a later rebuild can tell.
+    printf '%s\n' "$EXPECTED_CLAIM" > "$data/lobechat-logto.claim" || fail "cannot write the claim into the data volume"
+    say "the data volume is served by this stack's Postgres with this stack's password: claimed it"
+  else
+    refuse "the data volume already holds a database that this stack did not create (no lobechat-logto.claim), e.g. left by a destroyed stage. Starting on it with this stack's fresh secrets would lock everyone out. Supply the previous secrets and set dataSafety.adoptVolume: true (README: 'Rebuild a stage on its existing data'), or use another volume (dataSafety.dataVolume)"
   fi
-  if [ "${HAD_PREVIOUS:-1}" = "0" ] && [ -f "$data/postmaster.pid" ]; then
+  if [ "${HAD_PREVIOUS:-1}" = "0" ] && [ -f "$data/postmaster.pid" ] && ! live_server_is_ours; then
     refuse "another Postgres server may be running on this data volume (postmaster.pid exists) and this stack has none: two servers on one volume corrupt it. Stop the other container (docker ps --filter volume=<volume>) first"
   fi
 }

@@ -14,7 +14,8 @@ Order (each step waits for the one before through outputs and ``depends_on``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
@@ -29,13 +30,19 @@ from components.logto_bootstrap import ManagementCredentialBootstrap
 from components.logto_resources import LogtoApplication, LogtoConnectionArgs, LogtoWebhook
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
+from components.platform_data_safety import (
+    build_data_safety,
+    data_safety_exports,
+    key_vaults_secret_input,
+    load_default_data_safety,
+)
+from components.data_safety import DataSafety
+from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
 
-# LobeChat base64-decodes KEY_VAULTS_SECRET into an AES-256 key: 43 base64 characters are 32 bytes.
-KEY_VAULTS_SECRET_LENGTH = 43
 SESSION_SECRET_LENGTH = 44
 M2M_SECRET_LENGTH = 32
 
@@ -52,6 +59,7 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    data_safety: Mapping[str, Any] = field(default_factory=dict)
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -67,6 +75,7 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        exports.update(self.data_safety)
         return exports
 
     def export(self) -> None:
@@ -87,18 +96,28 @@ class Platform(pulumi.ComponentResource):
 
         network = StageNetwork("network", network_name=f"{prefix}-net", opts=child)
 
+        # The stored API keys are encrypted with it: replacing it makes them unreadable. A rebuild on an
+        # existing volume supplies the previous one (rebuildKeyVaultsSecret).
+        safety_config = config.data_safety or load_default_data_safety(config.stack)
+        key_vaults_secret_value = key_vaults_secret_input(self, safety_config)
+
         # --- database -------------------------------------------------------------------------
         postgres: PostgresServer | None = None
+        self.data_safety: DataSafety | None = None
+        before_apps: list[pulumi.Input[pulumi.Resource]] = []
         if config.postgres.mode == "container":
             postgres = PostgresServer(
-                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix, opts=child
+                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix,
+                password=safety_config.rebuild_postgres_password, data_volume_name=safety_config.data_volume, opts=child,
             )
+            self.data_safety = build_data_safety(config, safety_config, network.name, postgres, key_vaults_secret_value, child)
+            before_apps = self.data_safety.before_apps
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
         else:
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
-        database_ready = [postgres.container] if postgres is not None else []
+        database_ready = [postgres.container, *before_apps] if postgres is not None else []
 
         # --- Logto and the credential that manages it ------------------------------------------
         waits_for_logto: list[pulumi.Resource] = []
@@ -177,13 +196,6 @@ class Platform(pulumi.ComponentResource):
 
         # --- LobeChat ---------------------------------------------------------------------------
         session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
-        key_vaults_secret = RandomSecret(
-            "lobechat-key-vaults-secret",
-            length=KEY_VAULTS_SECRET_LENGTH,
-            alphabet=ALPHANUMERIC,
-            # Replacing it makes every API key users stored unreadable.
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
         jwks = RsaJwks("lobechat-jwks", opts=child) if config.generation == 2 else None
         env = build_lobechat_env(
             config,
@@ -192,7 +204,7 @@ class Platform(pulumi.ComponentResource):
                 client_secret=application.client_secret,
                 webhook_signing_key=webhook.signing_key if webhook is not None else None,
                 session_secret=session_secret.value,
-                key_vaults_secret=key_vaults_secret.value,
+                key_vaults_secret=key_vaults_secret_value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
             ),
@@ -221,6 +233,8 @@ class Platform(pulumi.ComponentResource):
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
             lobechat_environment=env_output(env),
         )
+        if self.data_safety is not None and postgres is not None:
+            self.outputs = replace(self.outputs, data_safety=data_safety_exports(config, self.data_safety, postgres, key_vaults_secret_value))
         self.register_outputs(self.outputs.as_exports())
 
 

@@ -21,6 +21,7 @@ from tests.pulumi_mocks import (
 
 NS = "lobechat-logto"
 SECRET = "plain-secret-value-0123456789abcdef"
+DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check"}  # one-shot steps; no schedule on dev
 
 
 def dev_with(**changes) -> dict:
@@ -39,7 +40,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "lobechat"}
+    assert names(run, CONTAINER) == {"postgres", "lobechat", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -109,7 +110,7 @@ def test_unpublished_stage_publishes_no_ports():
 def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
-    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat"} == names(run, CONTAINER)
+    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat", *DATA_SAFETY_STEPS} == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.config.data_safety import TOP_LEVEL_KEYS as DATA_SAFETY_KEYS
+from components.config.data_safety import load_data_safety, pinned_postgres_image
 from components.config.errors import ConfigError, Problems, full_key, secret_set_command
 from components.config.sources import ConfigSource, scalar_text
 from components.config.stage import (
@@ -60,6 +62,7 @@ TOP_LEVEL_KEYS = frozenset(
         "extraEnv", "extraSecretEnv", "webhook", "proxyOnDockerHost",
     }
     | {spec.secret_key(source) for spec in PROVIDERS.values() for source in ("clientId", "clientSecret") if spec.id != "logto"}
+    | DATA_SAFETY_KEYS
 )
 """Every key this package reads (without the namespace)."""
 
@@ -91,6 +94,10 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     lobechat_image = _lobechat_image(source, problems, gen)
     logto = _logto(source, problems, stack, require_https)
     postgres = _postgres(source, problems, stack, gen, logto)
+    data_safety = load_data_safety(source, problems, stack)
+    if postgres is not None and postgres.mode == "container":
+        image, major = pinned_postgres_image(problems, data_safety, gen, postgres.image, "image" in _object(source, Problems(), "postgres"))
+        postgres = replace(postgres, image=image, major=major)
     sso = _sso_providers(source, problems, stack, gen)
     access_code = _auth(source, problems, stack, gen)
     publish = _publish(source, problems, lobechat_url, logto)
@@ -130,6 +137,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         require_https=require_https,
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
+        data_safety=data_safety,
     )
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 import pulumi
+
+if TYPE_CHECKING:  # data_safety imports errors, which imports this module
+    from components.config.data_safety import DataSafetyConfig
 
 NAMESPACE = "lobechat-logto"
 
@@ -140,6 +145,8 @@ class PostgresConfig:
     command: tuple[str, ...]
     logto_database_url: pulumi.Input[str] | None = None
     lobechat_database_url: pulumi.Input[str] | None = None
+    major: int | None = None
+    """The PostgreSQL major of the stage's data (``dataSafety.postgresMajor``), for a container."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,7 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    data_safety: DataSafetyConfig | None = None
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:
