@@ -70,6 +70,9 @@ def logto_environment(config: LogtoConfig, database_url: str) -> list[str]:
     ]
 
 
+LOGTO_STOP_GRACE_SECONDS = 30
+
+
 class LogtoServer(pulumi.ComponentResource):
     """Logto in a container on the stage network, waited on until ``/api/status`` answers 204.
 
@@ -128,6 +131,9 @@ class LogtoServer(pulumi.ComponentResource):
             restart="unless-stopped",
             wait=True,
             wait_timeout=300,
+            # Requests in flight finish and connections close before a replacement or destroy.
+            stop_timeout=LOGTO_STOP_GRACE_SECONDS,
+            destroy_grace_seconds=LOGTO_STOP_GRACE_SECONDS,
             # A component's depends_on does not reach its children: the container itself must wait
             # for a healthy Postgres, or the seed fails and Logto crash-loops until Postgres is up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
