@@ -301,3 +301,19 @@ def test_volume_check_refuses_a_volume_another_server_runs_on(script, tmp_path):
 def test_unknown_mode_is_a_usage_error(script, tmp_path):
     result = run(script, None, tmp_path, "explode")
     assert result.returncode == 64 and "usage:" in result.stderr
+
+
+def test_volume_check_claims_unclaimed_data_its_own_running_server_opens_with_the_stacks_password(pg15, script, tmp_path):
+    # A stage created before claims existed: its Postgres runs on the volume and the stack's password opens it.
+    data = pg15.socket_dir / "data"
+    (data / CLAIM_FILE).unlink(missing_ok=True)
+    wrong = RealPostgres(**{**pg15.__dict__, "password": "not-the-password"})
+    refused = run(script, wrong, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="0")
+    assert refused.returncode == 2 and "did not create" in refused.stderr
+    assert not (data / CLAIM_FILE).exists()
+
+    result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="0")
+
+    assert result.returncode == 0, result.stderr
+    assert (data / CLAIM_FILE).read_text() == "abc\n"
+    (data / CLAIM_FILE).unlink()

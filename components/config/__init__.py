@@ -3,7 +3,10 @@
 - :mod:`~components.config.stage`: the typed config (``StageConfig`` and its parts) and the pinned
   defaults;
 - :mod:`~components.config.sources`: where values are read from (``pulumi.Config`` or plain mappings);
-- :mod:`~components.config.loader`: ``load_stage_config``, which reads and checks every key;
+- :mod:`~components.config.loader`: ``load_stage_config``, which orders the sections' checks;
+- one module per config section beside its rules (:mod:`~components.config.lobechat`, ``logto``,
+  ``postgres``, ``sso``, ``auth``, ``publish``, ``docker_host``, ``extra_env``, ``webhook``), with the
+  checks they share in :mod:`~components.config.fields`;
 - :mod:`~components.config.errors`: ``ConfigError``, one line per bad value, naming the full key.
 """
 

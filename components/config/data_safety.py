@@ -231,3 +231,16 @@ def pinned_postgres_image(
     if found is None and major is None:
         problems.add("postgres.image", f"its tag does not name a PostgreSQL major version: set {full_key('dataSafety.postgresMajor')}")
     return image, major if major is not None else found
+
+
+def apply_major_pin(source: ConfigSource, problems: Problems, config: DataSafetyConfig, generation: int, postgres: Any) -> Any:
+    """``postgres`` (a container PostgresConfig) with the pinned image and its major."""
+    from dataclasses import replace
+
+    try:
+        raw = source.get_object("postgres") or {}
+    except Exception:
+        raw = {}
+    explicit = isinstance(raw, dict) and "image" in raw
+    image, major = pinned_postgres_image(problems, config, generation, postgres.image, explicit)
+    return replace(postgres, image=image, major=major)

@@ -104,7 +104,7 @@ class LogtoConfig:
     trust_proxy_header: bool
     tenant_id: str | None
     api_endpoint: str
-    """Where this program (on the operator's machine) calls the Management API; see :func:`_api_endpoint`."""
+    """Where this program (on the operator's machine) calls the Management API; see :func:`components.config.logto.api_endpoint_for`."""
     api_endpoint_explicit: bool
     m2m_client_id: pulumi.Input[str] | None = None
     m2m_client_secret: pulumi.Input[str] | None = None
