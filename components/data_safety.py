@@ -191,7 +191,7 @@ class DataSafety(pulumi.ComponentResource):
         self.before_apps: list[pulumi.Input[pulumi.Resource]] = [self.before_postgres]
         self.register_outputs({"snapshot_name": self.snapshot_name, "fingerprint": self.fingerprint})
 
-    def add_restore(self, postgres_container: docker.Container, image: pulumi.Input[str]) -> None:
+    def add_restore(self, postgres_ready: pulumi.Input[pulumi.Resource], image: pulumi.Input[str]) -> None:
         """With ``dataSafety.restoreFrom``: restore that snapshot into the new volume before the apps start."""
         name = self._config.restore_from
         if name is None:
@@ -205,14 +205,14 @@ class DataSafety(pulumi.ComponentResource):
             labels={"lobechat-logto.restore-from": name, "lobechat-logto.role": "restore"},
             network_name=self._network_name,
             volumes=[self._backup_mount],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres_container]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres_ready]),
         )
         outcome = pulumi.Output.all(self.restore.exit_code, self.restore.container_logs, self.restore.urn).apply(
             lambda v: check_step_exit(f"restore of snapshot {name}", v[0], v[1], v[2] or "")
         )
         self.before_apps.append(outcome.apply(lambda _: self.restore))
 
-    def add_schedule(self, postgres_container: docker.Container, image: pulumi.Input[str]) -> docker.Container | None:
+    def add_schedule(self, postgres_ready: pulumi.Input[pulumi.Resource], image: pulumi.Input[str]) -> docker.Container | None:
         """The scheduled backup container (``backups.enabled``): a snapshot every interval, the newest ``keep`` kept."""
         backups = self._config.backups
         if not backups.enabled:
@@ -236,7 +236,7 @@ class DataSafety(pulumi.ComponentResource):
             # A backup under way finishes its current dump before the container goes.
             stop_timeout=STOP_GRACE_SECONDS,
             destroy_grace_seconds=STOP_GRACE_SECONDS,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres_container], delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres_ready], delete_before_replace=True),
         )
         return self.schedule
 

@@ -75,8 +75,10 @@ def build_data_safety(
             before_start=[steps.before_postgres],
         )
     )
-    steps.add_restore(container, postgres.image_id)
-    steps.add_schedule(container, postgres.image_id)
+    steps.before_apps.insert(0, postgres.ready)
+    steps.add_restore(postgres.ready, postgres.image_id)
+    steps.add_schedule(postgres.ready, postgres.image_id)
+    del container
     return steps
 
 

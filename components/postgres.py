@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.backup_script import CLAIM_INIT_SCRIPT, SCRIPT_PATH_IN_CONTAINER, backup_script, backup_script_sha256
+from components.backup_script import (
+    CLAIM_INIT_SCRIPT,
+    POSTGRES_ENTRYPOINT,
+    POSTGRES_LOG_DIR,
+    SCRIPT_PATH_IN_CONTAINER,
+    backup_script,
+    backup_script_sha256,
+)
 from components.config import PostgresConfig
 from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
@@ -121,21 +128,34 @@ class PostgresServer(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()),
                 docker.ContainerUploadArgs(file=CLAIM_INIT_SCRIPT_PATH, content=CLAIM_INIT_SCRIPT),
             ]
+        # Its log, for the ready step to quote when the server does not come up (logs only: not protected).
+        self.log_volume = docker.Volume(
+            f"{resource_name}-log",
+            name=f"{name_prefix}-postgres-log",
+            labels=[docker.VolumeLabelArgs(label="lobechat-logto.volume", value="postgres-log")],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.container = docker.Container(
             resource_name,
             name=f"{name_prefix}-postgres",
             image=self.image.image_id,
-            command=list(config.command) or None,
+            entrypoints=POSTGRES_ENTRYPOINT,
+            # A new entrypoint clears the image's CMD: name the server command.
+            command=list(config.command) or ["postgres"],
             envs=envs,
-            volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH),
+                docker.ContainerVolumeArgs(volume_name=self.log_volume.name, container_path=POSTGRES_LOG_DIR),
+            ],
             uploads=uploads,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=HEALTHCHECK_TEST, interval="5s", timeout="5s", retries=12, start_period="20s"
             ),
             restart="unless-stopped",
-            wait=True,
-            wait_timeout=180,
+            # Not `wait`: a server that does not come up would end in the provider's bare timeout. The
+            # ready step below waits instead and fails with the tail of the server's log.
+            wait=False,
             # A clean shutdown (SIGINT: fast shutdown, a checkpoint) on every replacement and destroy;
             # a kill means crash recovery at the next start.
             stop_signal="SIGINT",
@@ -145,6 +165,7 @@ class PostgresServer(pulumi.ComponentResource):
             # never two servers on one volume.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=before_start),
         )
+        self.ready = self._ready_step(resource_name, network_name)
         self.register_outputs(
             {
                 "logto_database_url": self.logto_database_url,
@@ -153,6 +174,36 @@ class PostgresServer(pulumi.ComponentResource):
             }
         )
         return self.container
+
+    def _ready_step(self, resource_name: str, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
+        """A one-shot wait for the new server (re-run with every new container); resolves once it answers."""
+        envs = pulumi.Output.secret(
+            pulumi.Output.from_input(self.password).apply(lambda p: [*connection_env(p), "READY_TIMEOUT_SECONDS=180"])
+        )
+        self.ready_check = docker.Container(
+            f"{resource_name}-ready",
+            image=self.image.image_id,
+            entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "wait-ready"],
+            envs=envs,
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
+            labels=[
+                docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256()),
+                docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-ready"),
+                # A new Postgres container has a new id: the wait runs again for it.
+                docker.ContainerLabelArgs(label="lobechat-logto.postgres-container", value=self.container.id),
+            ],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.log_volume.name, container_path=POSTGRES_LOG_DIR, read_only=True)],
+            attach=True,
+            logs=True,
+            must_run=False,
+            restart="no",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
+        )
+        outcome = pulumi.Output.all(
+            self.ready_check.exit_code, self.ready_check.container_logs, self.ready_check.urn
+        ).apply(lambda v: check_step_exit("Postgres start", v[0], v[1], v[2] or ""))
+        return outcome.apply(lambda _: self.ready_check)
 
     def _volume_check(self, resource_name: str, data_safety: PostgresDataSafety, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
         """A one-shot check with the new image, before the new container starts: refuses data of another

@@ -114,7 +114,8 @@ def test_long_running_containers_carry_the_stack_prefix(run):
 def test_long_running_containers_restart_and_are_waited_on(run):
     for name in ("postgres", "logto", "lobechat"):
         c = container(run, name)
-        assert c.plain("restart") == "unless-stopped" and c.plain("wait") is True, name
+        # Postgres is waited on by its ready step (which quotes its log when it does not come up).
+        assert c.plain("restart") == "unless-stopped" and c.plain("wait") is (name != "postgres"), name
         assert c.plain("healthcheck")["tests"], name
         assert c.delete_before_replace, name
 
@@ -143,14 +144,15 @@ def test_postgres_image_follows_generation_at_the_pinned_major(run):
     if generation(run) == 2:
         assert image.startswith("paradedb/paradedb:") and "shared_preload_libraries=pg_search,pg_cron,pg_stat_statements" in command
     else:
-        assert image == "pgvector/pgvector:pg16" and not command
+        assert image == "pgvector/pgvector:pg16" and command == ["postgres"]
 
 
 def test_postgres_data_volume_is_protected_and_retained(run):
     volume = run.one(VOLUME, "postgres-data")
     assert volume.protect and volume.retain_on_delete
     mounts = container(run, "postgres").plain("volumes")
-    assert mounts == [{"volumeName": volume.plain("name"), "containerPath": "/var/lib/postgresql/data"}]
+    assert mounts[0] == {"volumeName": volume.plain("name"), "containerPath": "/var/lib/postgresql/data"}
+    assert [m["containerPath"] for m in mounts[1:]] == ["/var/log/lobechat-logto"]
 
 
 def test_postgres_creates_both_databases(run):
@@ -228,7 +230,9 @@ def test_logto_starts_after_postgres_is_healthy(run):
     # The seed needs the database: without this order Logto crash-loops until Postgres is up, and
     # `pulumi destroy` may remove Postgres while the Logto objects are still being deleted.
     assert run.depends_on(container(run, "logto"), container(run, "postgres"))
-    assert container(run, "postgres").plain("wait") is True
+    # "Healthy" is the ready step: it answers only once the server accepts connections over the network.
+    ready = container(run, "postgres-ready")
+    assert run.depends_on(container(run, "logto"), ready) and run.depends_on(ready, container(run, "postgres"))
 
 
 # --- the first Management API credential ---------------------------------------------------------

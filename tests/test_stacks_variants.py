@@ -21,7 +21,7 @@ from tests.pulumi_mocks import (
 
 NS = "lobechat-logto"
 SECRET = "plain-secret-value-0123456789abcdef"
-DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check"}  # one-shot steps; no schedule on dev
+DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check", "postgres-ready"}  # one-shot steps; no schedule on dev
 
 
 def dev_with(**changes) -> dict:
