@@ -33,6 +33,7 @@ from components.network import StageNetwork
 from components.platform_data_safety import (
     build_data_safety,
     data_safety_exports,
+    external_database_record,
     key_vaults_secret_input,
     load_default_data_safety,
 )
@@ -115,6 +116,7 @@ class Platform(pulumi.ComponentResource):
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
         else:
+            external_database_record(config, safety_config, child)
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
         database_ready = [postgres.container, *before_apps] if postgres is not None else []

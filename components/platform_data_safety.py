@@ -18,6 +18,7 @@ from components.config.errors import Problems
 from components.data_safety import DataSafety, operator_commands
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.postgres import PostgresDataSafety, PostgresServer, default_data_volume
+from components.stage_record import StageRecord
 
 KEY_VAULTS_SECRET_LENGTH = 43
 """LobeChat base64-decodes KEY_VAULTS_SECRET into an AES-256 key: 43 base64 characters are 32 bytes."""
@@ -112,3 +113,25 @@ def data_safety_exports(
         )
     )
     return exports
+
+
+def external_database_record(config: StageConfig, safety: DataSafetyConfig, child: pulumi.ResourceOptions) -> StageRecord:
+    """With an external Postgres: only the downgrade guard (Logto and LobeChat still migrate that database).
+
+    Its backups, major version and volume are the database provider's business, so there is no
+    snapshot step, volume or teardown guard here.
+    """
+    return StageRecord(
+        "data-safety-record",
+        stack=config.stack,
+        postgres_major=None,
+        postgres_image=None,
+        data_volume=None,
+        logto_image=config.logto.image if config.logto.mode == "container" else None,
+        lobechat_image=config.lobechat_image,
+        restore_from=None,
+        allow_downgrade=safety.allow_downgrade,
+        rebuild_fingerprint=None,
+        teardown_exported=None,
+        opts=child,
+    )

@@ -183,3 +183,21 @@ def test_bad_data_safety_config_is_one_clear_error(changes, expected):
 def test_a_rebuild_needs_both_previous_secrets_and_never_prints_them():
     message = problems(secrets={"rebuildPostgresPassword": "Secret0123456789abcdef"})
     assert "rebuildKeyVaultsSecret" in message and "Secret0123456789abcdef" not in message
+
+
+def test_with_an_external_database_only_the_downgrade_guard_is_declared():
+    from tests.pulumi_mocks import run_program
+
+    config = stack_config("dev")
+    config["lobechat-logto:postgres"] = {"mode": "external"}
+    result = run_program(
+        "dev", config,
+        {"lobechat-logto:postgresLogtoUrl": "postgresql://u:p@db.example.com:5432/logto",
+         "lobechat-logto:postgresLobechatUrl": "postgresql://u:p@db.example.com:5432/lobechat"},
+    )
+    record = result.one("pulumi-python:dynamic/datasafety:StageRecord", "data-safety-record")
+    assert record.plain("lobechat_image") == "lobehub/lobe-chat-database:1.143.3"
+    assert record.plain("postgres_major") is None and record.plain("rebuild_fingerprint") is None
+    assert not [r for r in result.resources if r.name.startswith(("data-safety-snapshot", "postgres-volume-check"))]
+    provider = StageRecordProvider()
+    provider.delete("id", {**BASE, "rebuild_fingerprint": None})  # no teardown guard: nothing of ours to keep
