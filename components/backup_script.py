@@ -183,7 +183,11 @@ check_volume() {
     refuse "the data volume holds PostgreSQL $data_major data and this image runs PostgreSQL $image_major, which cannot open it. Nothing was changed: the old container still runs. Keep the stage on $data_major (set dataSafety.postgresMajor: $data_major) or upgrade as the README's 'Upgrade the Postgres major version' says (snapshot, new volume, dataSafety.restoreFrom)"
   fi
   if [ -f "$data/lobechat-logto.claim" ]; then
-    if [ "$(cat "$data/lobechat-logto.claim")" != "${EXPECTED_CLAIM:?EXPECTED_CLAIM is required}" ]; then
+    if [ "$(cat "$data/lobechat-logto.claim")" != "${EXPECTED_CLAIM:?EXPECTED_CLAIM is required}" ] && live_server_is_ours; then
+      # A rotated password (already set in the running server, which opens with it): claim again.
+      printf '%s\n' "$EXPECTED_CLAIM" > "$data/lobechat-logto.claim" || fail "cannot write the claim into the data volume"
+      say "this stack's running Postgres opens with this stack's (rotated) password: claimed the volume again"
+    elif [ "$(cat "$data/lobechat-logto.claim")" != "$EXPECTED_CLAIM" ]; then
       refuse "the data volume was created with other secrets than this stack holds (its Postgres password or KEY_VAULTS_SECRET differ): starting on it would lock Logto and LobeChat out and make every stored API key unreadable. Supply the previous secrets (README: 'Rebuild a stage on its existing data')"
     fi
     say "the data volume belongs to this stack (claim matches)"

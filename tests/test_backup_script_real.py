@@ -367,3 +367,14 @@ def test_the_postgres_entrypoint_tees_the_servers_output_and_keeps_its_exit_code
             break
         subprocess.run(["sleep", "0.1"], check=False)
     assert text.splitlines() == ["server says postgres -c x=y", "FATAL: oops"]
+
+
+def test_a_rotated_password_that_opens_the_running_server_claims_the_volume_again(pg15, script, tmp_path):
+    data = pg15.socket_dir / "data"
+    (data / CLAIM_FILE).write_text("before-rotation\n")
+    try:
+        result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="after-rotation")
+        assert result.returncode == 0, result.stderr
+        assert (data / CLAIM_FILE).read_text() == "after-rotation\n"
+    finally:
+        (data / CLAIM_FILE).unlink()
