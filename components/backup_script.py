@@ -26,16 +26,11 @@ Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
     file differs from ``EXPECTED_CLAIM``), unclaimed data unless ``ALLOW_UNCLAIMED=1``, and a volume
     another server is running on when this stack has no Postgres yet (``HAD_PREVIOUS=0``). Unclaimed
     data that this stack's running server (``PGHOST``) opens with this stack's password is claimed.
-``wait-ready``
-    Wait up to ``READY_TIMEOUT_SECONDS`` for Postgres to accept connections over the network; when it
-    does not, fail (exit 4) with the last ``LOG_LINES`` lines of its log (``POSTGRES_LOG``, which the
-    Postgres container tees its output into).
 ``claim``
     Write ``EXPECTED_CLAIM`` into ``$PGDATA/lobechat-logto.claim`` (the Postgres image runs this once,
     from ``/docker-entrypoint-initdb.d``, on a volume it has just initialised).
 
-Exit codes: 0 done, 2 refused (the message says why and what to do), 3 a tool failed, 4 Postgres did
-not come up.
+Exit codes: 0 done, 2 refused (the message says why and what to do), 3 a tool failed.
 """
 
 from __future__ import annotations
@@ -80,6 +75,8 @@ psql_q() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 snapshot() {
   kind=$1
   case "$kind" in *[!a-z0-9-]*|"") fail "snapshot kind must be lower-case letters, digits and '-'";; esac
+  # A stage's first run has no server yet: one look, not the 30 s wait.
+  if [ "${EXPECT_SERVER:-1}" = "0" ]; then WAIT_TRIES=1; fi
   if ! wait_for_server; then
     if [ "${EXPECT_SERVER:-1}" = "0" ]; then
       say "no database server yet (first run of this stage): nothing to snapshot"
@@ -206,20 +203,6 @@ check_volume() {
   fi
 }
 
-wait_ready() {
-  timeout=${READY_TIMEOUT_SECONDS:-180}; log=${POSTGRES_LOG:-/var/log/lobechat-logto/postgres.log}
-  waited=0
-  # Over TCP on the network: the entrypoint's temporary init server listens on its socket only, so
-  # this answers once the real server is up with both databases.
-  while [ "$waited" -lt "$timeout" ]; do
-    if pg_isready -q -d "${READY_DATABASE:-lobechat}" >/dev/null 2>&1; then say "Postgres is up after about $waited s"; return 0; fi
-    sleep 2; waited=$((waited + 2))
-  done
-  echo "lobechat-logto-backup: FAILED: Postgres ($PGHOST) did not come up within $timeout s. The last lines of its log:" >&2
-  if [ -s "$log" ]; then tail -n "${LOG_LINES:-40}" "$log" >&2; else echo "(its log is empty)" >&2; fi
-  exit 4
-}
-
 claim() {
   : "${PGDATA:?PGDATA is required}"
   printf '%s\n' "${EXPECTED_CLAIM:?EXPECTED_CLAIM is required}" > "$PGDATA/lobechat-logto.claim"
@@ -232,8 +215,7 @@ case "$MODE" in
   restore) restore "${2:-}" ;;
   check-volume) check_volume ;;
   claim) claim ;;
-  wait-ready) wait_ready ;;
-  *) echo "usage: $0 snapshot KIND | schedule | restore NAME | check-volume | claim | wait-ready" >&2; exit 64 ;;
+  *) echo "usage: $0 snapshot KIND | schedule | restore NAME | check-volume | claim" >&2; exit 64 ;;
 esac
 """
 
@@ -267,17 +249,3 @@ def snapshot_name(logs: str) -> str | None:
     found = SNAPSHOT_LINE.findall(logs or "")
     return found[-1] if found else None
 
-
-POSTGRES_LOG_DIR = "/var/log/lobechat-logto"
-POSTGRES_LOG = f"{POSTGRES_LOG_DIR}/postgres.log"
-
-POSTGRES_ENTRYPOINT = [
-    "bash",
-    "-c",
-    # Everything the server and its entrypoint print goes to docker logs as before and, from this start
-    # on, into a log file the ready step can quote when the server does not come up. exec keeps the
-    # server as PID 1, so it receives the stop signal itself.
-    f'mkdir -p {POSTGRES_LOG_DIR} && : > {POSTGRES_LOG} && exec > >(tee -a {POSTGRES_LOG}) 2>&1 && exec docker-entrypoint.sh "$@"',
-    "lobechat-logto-postgres",
-]
-"""The Postgres container's entrypoint: the image's own, with its output also in `POSTGRES_LOG`."""

@@ -8,15 +8,18 @@ aliases on the same network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
+from components import readiness
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
+READY_TIMEOUT_SECONDS = 300
+"""How long ``pulumi up`` waits for a new LobeChat container (its database migrations run at start)."""
 
 
 def healthcheck_test(generation: int) -> list[str]:
@@ -35,13 +38,46 @@ def healthcheck_test(generation: int) -> list[str]:
     return ["CMD", "/bin/node", "-e", check + ".catch(()=>process.exit(1))"]
 
 
+def ready_path_and_condition(generation: int) -> tuple[str, str]:
+    """What "ready" means, as in ``healthcheck_test``: 2.x ``/api/version`` 2xx, 1.x ``/`` below 500."""
+    if generation == 2:
+        return "/api/version", "s>=200&&s<300"
+    return "/", "s<500"
+
+
+def lobechat_healthcheck(generation: int, *, start_interval: bool) -> docker.ContainerHealthcheckArgs:
+    """Docker's check: every 30 s (each check starts a ``node``), 1 s while starting on Engine 25+."""
+    return readiness.healthcheck(healthcheck_test(generation), interval="30s", start_period="300s", start_interval=start_interval)
+
+
+def lobechat_readiness_probe(image: pulumi.Input[str], generation: int) -> Callable[[str], readiness.ReadinessProbe]:
+    """The readiness wait: one ``/bin/node`` from the LobeChat image polling it by container name."""
+    path, condition = ready_path_and_condition(generation)
+
+    def probe(host: str) -> readiness.ReadinessProbe:
+        return readiness.ReadinessProbe(
+            image=image,
+            entrypoint=readiness.http_probe(
+                "/bin/node", f"http://{host}:{LOBECHAT_CONTAINER_PORT}{path}", ok=condition,
+                timeout_seconds=READY_TIMEOUT_SECONDS,
+            ),
+            timeout_seconds=READY_TIMEOUT_SECONDS,
+        )
+
+    return probe
+
+
 def network_aliases(url: Origin) -> list[str]:
     """``lobechat`` plus the LobeChat host name when it is a ``*.localhost`` name."""
     return [NETWORK_ALIAS] + ([url.host] if url.is_localhost else [])
 
 
 class LobeChatServer(pulumi.ComponentResource):
-    """LobeChat in a container, started after the Logto resources it is wired to, waited on until healthy."""
+    """LobeChat in a container, started after the Logto resources it is wired to, waited on until ready.
+
+    Output ``ready``: resolves (to the container name) once LobeChat answers; a container that never
+    does fails ``pulumi up`` with its log's tail (``components/readiness.py``).
+    """
 
     def __init__(
         self,
@@ -54,8 +90,10 @@ class LobeChatServer(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         publish: PublishConfig,
         name_prefix: str,
-        depends_on: Sequence[pulumi.Resource] = (),
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         proxied_host_names: Sequence[str] = (),
+        health_start_interval: bool = False,
+        secrets: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -77,17 +115,19 @@ class LobeChatServer(pulumi.ComponentResource):
             ports=ports,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(url))],
             hosts=host_gateway_entries(proxied_host_names),
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=healthcheck_test(generation),
-                interval="10s",
-                timeout="5s",
-                retries=12,
-                # Database migrations run at start.
-                start_period="60s",
-            ),
+            healthcheck=lobechat_healthcheck(generation, start_interval=health_start_interval),
             restart="unless-stopped",
-            wait=True,
-            wait_timeout=300,
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
+            wait=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
         )
-        self.register_outputs({"container_name": self.container.name})
+        self.readiness = readiness.ReadinessWait(
+            f"{resource_name}-ready",
+            target=self.container,
+            probe=lobechat_readiness_probe(self.image.image_id, generation),
+            network_name=network_name,
+            secrets=list(secrets),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = self.readiness.ready
+        self.register_outputs({"container_name": self.container.name, "ready": self.ready.apply(lambda _: True)})

@@ -13,15 +13,19 @@ are left to DNS and the operator's proxy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pulumi
 import pulumi_docker as docker
 
+from components import readiness
 from components.config import LogtoConfig, PublishConfig
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
+READY_TIMEOUT_SECONDS = 300
+"""How long ``pulumi up`` waits for a new Logto container (seed plus alterations on a new database
+take about 12 s, an upgrade's alterations longer)."""
 
 
 def start_command(*, external_database: bool) -> str:
@@ -44,6 +48,26 @@ def healthcheck_test(port: int) -> list[str]:
         ".then(r=>process.exit(r.status===204?0:1)).catch(()=>process.exit(1))"
     )
     return ["CMD", "node", "-e", script]
+
+
+def logto_healthcheck(port: int, *, start_interval: bool) -> docker.ContainerHealthcheckArgs:
+    """Docker's check: every 30 s (each check starts a ``node``), 1 s while starting on Engine 25+."""
+    return readiness.healthcheck(healthcheck_test(port), interval="30s", start_period="300s", start_interval=start_interval)
+
+
+def logto_readiness_probe(image: pulumi.Input[str], port: int) -> Callable[[str], readiness.ReadinessProbe]:
+    """The readiness wait: one ``node`` from the Logto image polling ``/api/status`` (204) by container name."""
+
+    def probe(host: str) -> readiness.ReadinessProbe:
+        return readiness.ReadinessProbe(
+            image=image,
+            entrypoint=readiness.http_probe(
+                "node", f"http://{host}:{port}/api/status", ok="s===204", timeout_seconds=READY_TIMEOUT_SECONDS
+            ),
+            timeout_seconds=READY_TIMEOUT_SECONDS,
+        )
+
+    return probe
 
 
 def network_aliases(config: LogtoConfig) -> list[str]:
@@ -76,7 +100,8 @@ LOGTO_STOP_GRACE_SECONDS = 30
 class LogtoServer(pulumi.ComponentResource):
     """Logto in a container on the stage network, waited on until ``/api/status`` answers 204.
 
-    Outputs: ``endpoint``, ``admin_endpoint``, ``container`` (depend on it to run after Logto is healthy).
+    Outputs: ``endpoint``, ``admin_endpoint``, ``container``, ``ready`` (put it in ``depends_on`` to
+    run after ``/api/status`` answers 204, see ``components/readiness.py``).
     """
 
     endpoint: pulumi.Output[str]
@@ -93,7 +118,8 @@ class LogtoServer(pulumi.ComponentResource):
         publish: PublishConfig,
         name_prefix: str,
         proxied_host_names: Sequence[str] = (),
-        depends_on: Sequence[pulumi.Resource] = (),
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
+        health_start_interval: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -120,24 +146,26 @@ class LogtoServer(pulumi.ComponentResource):
                 docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(config))
             ],
             hosts=host_gateway_entries(proxied_host_names),
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=healthcheck_test(config.container_port),
-                interval="5s",
-                timeout="5s",
-                retries=24,
-                # Seed plus alterations take about 12 s on a new database, longer on an upgrade.
-                start_period="60s",
-            ),
+            healthcheck=logto_healthcheck(config.container_port, start_interval=health_start_interval),
             restart="unless-stopped",
-            wait=True,
-            wait_timeout=300,
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
+            wait=False,
             # Requests in flight finish and connections close before a replacement or destroy.
             stop_timeout=LOGTO_STOP_GRACE_SECONDS,
             destroy_grace_seconds=LOGTO_STOP_GRACE_SECONDS,
             # A component's depends_on does not reach its children: the container itself must wait
-            # for a healthy Postgres, or the seed fails and Logto crash-loops until Postgres is up.
+            # for a ready Postgres, or the seed fails and Logto crash-loops until Postgres is up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),
         )
+        self.readiness = readiness.ReadinessWait(
+            f"{resource_name}-ready",
+            target=self.container,
+            probe=logto_readiness_probe(self.image.image_id, config.container_port),
+            network_name=network_name,
+            secrets=[database_url],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = self.readiness.ready
         self.endpoint = pulumi.Output.from_input(config.endpoint.url)
         self.admin_endpoint = pulumi.Output.from_input(config.admin_endpoint.url if config.admin_endpoint else "")
         self.register_outputs({"endpoint": self.endpoint, "admin_endpoint": self.admin_endpoint})

@@ -1,15 +1,23 @@
 """The whole stage: network, Postgres, Logto, the first Management API credential, the Logto
 application and webhook, and LobeChat wired to them.
 
-Order (each step waits for the one before through outputs and ``depends_on``):
+Order: each step waits only for what it needs (through outputs and ``depends_on``); everything
+else starts at once (the images are pulled, the network, volume and secrets created in parallel):
 
 1. the stage network;
-2. Postgres (unless ``postgres.mode`` is external), healthy;
-3. the Logto container (unless ``logto.mode`` is external), healthy (``/api/status`` 204);
+2. Postgres (unless ``postgres.mode`` is external), ready (accepts connections);
+3. the Logto container (unless ``logto.mode`` is external), ready (``/api/status`` 204): its start
+   command seeds the database, so it needs a ready Postgres;
 4. ``ManagementCredentialBootstrap``: an M2M application with the stack's generated secret and the
    role "Logto Management API access", inserted once Logto has seeded its database;
-5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook;
-6. the LobeChat container with its whole environment from those outputs.
+5. the Logto application (redirect, sign-out and CORS URIs from ``lobechatUrl``) and the webhook,
+   side by side, both needing the credential;
+6. the LobeChat container, created as soon as its environment is known (the application's client
+   secret and the webhook's signing key) and its database is ready (migrations run at start). It
+   needs nothing else from Logto at start: it fetches the issuer's discovery when someone signs in.
+
+"Ready" is a readiness wait of our own that notices within 0.25 s (``components/readiness.py``);
+the stack output ``lobechatUrl`` resolves once LobeChat answers.
 """
 
 from __future__ import annotations
@@ -108,8 +116,14 @@ class Platform(pulumi.ComponentResource):
         before_apps: list[pulumi.Input[pulumi.Resource]] = []
         if config.postgres.mode == "container":
             postgres = PostgresServer(
-                "postgres", config=config.postgres, network_name=network.name, name_prefix=prefix,
-                password=safety_config.rebuild_postgres_password, data_volume_name=safety_config.data_volume, opts=child,
+                "postgres",
+                config=config.postgres,
+                network_name=network.name,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                password=safety_config.rebuild_postgres_password,
+                data_volume_name=safety_config.data_volume,
+                opts=child,
             )
             self.data_safety = build_data_safety(config, safety_config, network.name, postgres, key_vaults_secret_value, child)
             before_apps = self.data_safety.before_apps
@@ -119,10 +133,10 @@ class Platform(pulumi.ComponentResource):
             external_database_record(config, safety_config, child)
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
-        database_ready = [postgres.container, *before_apps] if postgres is not None else []
+        database_ready: list[pulumi.Input[pulumi.Resource]] = [postgres.ready, *before_apps] if postgres is not None else []
 
         # --- Logto and the credential that manages it ------------------------------------------
-        waits_for_logto: list[pulumi.Resource] = []
+        waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
             logto = LogtoServer(
@@ -135,6 +149,7 @@ class Platform(pulumi.ComponentResource):
                 name_prefix=prefix,
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
+                health_start_interval=config.health_start_interval,
                 opts=child,
             )
             if postgres is not None:
@@ -152,8 +167,8 @@ class Platform(pulumi.ComponentResource):
                 database_url=pulumi.Output.secret(logto_db_url),
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
-                # wait=True on the Logto container: "created" means "healthy", so seeded.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.container]),
+                # Ready means seeded and altered: the SQL needs Logto's tables and role.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready]),
             )
             connection = LogtoConnectionArgs(
                 endpoint=config.logto.api_endpoint,
@@ -161,7 +176,7 @@ class Platform(pulumi.ComponentResource):
                 client_secret=bootstrap.app_secret,
                 resource=management_resource(None),
             )
-            waits_for_logto = [logto.container, bootstrap]
+            waits_for_logto = [logto.ready, bootstrap]
         else:
             assert config.logto.m2m_client_id is not None and config.logto.m2m_client_secret is not None
             connection = LogtoConnectionArgs(
@@ -220,13 +235,22 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            depends_on=[application, *([webhook] if webhook else []), *database_ready, *waits_for_logto],
+            # The environment already waits for the application and the webhook (their outputs).
+            depends_on=database_ready,
             proxied_host_names=config.proxied_host_names,
+            health_start_interval=config.health_start_interval,
+            secrets=[
+                application.client_secret,
+                session_secret.value,
+                key_vaults_secret_value,
+                lobechat_db_url,
+                *([webhook.signing_key] if webhook is not None else []),
+            ],
             opts=child,
         )
 
         self.outputs = PlatformOutputs(
-            lobechat_url=urls.app_url,
+            lobechat_url=self.lobechat.ready.apply(lambda _: urls.app_url),
             logto_endpoint=config.logto.endpoint.url,
             logto_admin_url=config.logto.admin_console_url,
             issuer=config.logto.issuer,

@@ -7,20 +7,14 @@ on delete: losing it loses every user, chat and Logto account.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
-from components.backup_script import (
-    CLAIM_INIT_SCRIPT,
-    POSTGRES_ENTRYPOINT,
-    POSTGRES_LOG_DIR,
-    SCRIPT_PATH_IN_CONTAINER,
-    backup_script,
-    backup_script_sha256,
-)
+from components import readiness
+from components.backup_script import CLAIM_INIT_SCRIPT, SCRIPT_PATH_IN_CONTAINER, backup_script, backup_script_sha256
 from components.config import PostgresConfig
 from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
@@ -37,6 +31,28 @@ CLAIM_INIT_SCRIPT_PATH = "/docker-entrypoint-initdb.d/20-lobechat-logto-claim.sh
 # TCP on 127.0.0.1: the entrypoint's temporary init server listens on the socket only, so this stays
 # unhealthy until the real server is up with both databases.
 HEALTHCHECK_TEST = ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p 5432 -U {SUPERUSER} -d {LOBECHAT_DATABASE}"]
+READY_TIMEOUT_SECONDS = 180
+"""How long ``pulumi up`` waits for a new Postgres container (initdb of an empty volume included)."""
+
+
+def postgres_healthcheck(*, start_interval: bool) -> docker.ContainerHealthcheckArgs:
+    """Docker's check: every 10 s (``pg_isready`` is cheap), 1 s while starting on Engine 25+."""
+    return readiness.healthcheck(HEALTHCHECK_TEST, interval="10s", start_period="60s", start_interval=start_interval)
+
+
+def postgres_readiness_probe(image: pulumi.Input[str]) -> Callable[[str], readiness.ReadinessProbe]:
+    """The readiness wait: the same ``pg_isready`` from the Postgres image, polling the container by name."""
+
+    def probe(host: str) -> readiness.ReadinessProbe:
+        return readiness.ReadinessProbe(
+            image=image,
+            entrypoint=readiness.postgres_probe(
+                host, user=SUPERUSER, database=LOBECHAT_DATABASE, timeout_seconds=READY_TIMEOUT_SECONDS
+            ),
+            timeout_seconds=READY_TIMEOUT_SECONDS,
+        )
+
+    return probe
 
 
 def generated_password(resource_name: str, opts: pulumi.ResourceOptions | None = None) -> RandomSecret:
@@ -64,7 +80,9 @@ class PostgresServer(pulumi.ComponentResource):
     """The Postgres container, its image, its protected data volume and its generated password.
 
     Outputs: ``logto_database_url`` and ``lobechat_database_url`` (secret), ``image_id`` (the image,
-    whose ``psql`` the Logto bootstrap uses), ``container``.
+    whose ``psql`` the Logto bootstrap uses), ``container``, ``ready`` (put it in ``depends_on``:
+    resolves once Postgres accepts connections, see ``components/readiness.py``). The container is
+    declared by :meth:`start`, after the data safety steps.
     """
 
     logto_database_url: pulumi.Output[str]
@@ -78,6 +96,7 @@ class PostgresServer(pulumi.ComponentResource):
         config: PostgresConfig,
         network_name: pulumi.Input[str],
         name_prefix: str,
+        health_start_interval: bool = False,
         password: pulumi.Input[str] | None = None,
         data_volume_name: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -85,6 +104,7 @@ class PostgresServer(pulumi.ComponentResource):
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._resource_name, self._config, self._network_name, self._name_prefix = resource_name, config, network_name, name_prefix
+        self._health_start_interval = health_start_interval
         # The previous stage's password on a rebuild (rebuildPostgresPassword), else generated once.
         self.password = (
             pulumi.Output.secret(password) if password is not None else generated_password(resource_name, child).value
@@ -128,33 +148,19 @@ class PostgresServer(pulumi.ComponentResource):
                 docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()),
                 docker.ContainerUploadArgs(file=CLAIM_INIT_SCRIPT_PATH, content=CLAIM_INIT_SCRIPT),
             ]
-        # Its log, for the ready step to quote when the server does not come up (logs only: not protected).
-        self.log_volume = docker.Volume(
-            f"{resource_name}-log",
-            name=f"{name_prefix}-postgres-log",
-            labels=[docker.VolumeLabelArgs(label="lobechat-logto.volume", value="postgres-log")],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         self.container = docker.Container(
             resource_name,
             name=f"{name_prefix}-postgres",
             image=self.image.image_id,
-            entrypoints=POSTGRES_ENTRYPOINT,
-            # A new entrypoint clears the image's CMD: name the server command.
-            command=list(config.command) or ["postgres"],
+            command=list(config.command) or None,
             envs=envs,
-            volumes=[
-                docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH),
-                docker.ContainerVolumeArgs(volume_name=self.log_volume.name, container_path=POSTGRES_LOG_DIR),
-            ],
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
             uploads=uploads,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=HEALTHCHECK_TEST, interval="5s", timeout="5s", retries=12, start_period="20s"
-            ),
+            healthcheck=postgres_healthcheck(start_interval=self._health_start_interval),
             restart="unless-stopped",
-            # Not `wait`: a server that does not come up would end in the provider's bare timeout. The
-            # ready step below waits instead and fails with the tail of the server's log.
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait,
+            # which also fails with the tail of the server's log when it does not come up.
             wait=False,
             # A clean shutdown (SIGINT: fast shutdown, a checkpoint) on every replacement and destroy;
             # a kill means crash recovery at the next start.
@@ -165,7 +171,15 @@ class PostgresServer(pulumi.ComponentResource):
             # never two servers on one volume.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=before_start),
         )
-        self.ready = self._ready_step(resource_name, network_name)
+        self.readiness = readiness.ReadinessWait(
+            f"{resource_name}-ready",
+            target=self.container,
+            probe=postgres_readiness_probe(self.image.image_id),
+            network_name=network_name,
+            secrets=[self.password],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.ready = self.readiness.ready
         self.register_outputs(
             {
                 "logto_database_url": self.logto_database_url,
@@ -174,36 +188,6 @@ class PostgresServer(pulumi.ComponentResource):
             }
         )
         return self.container
-
-    def _ready_step(self, resource_name: str, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
-        """A one-shot wait for the new server (re-run with every new container); resolves once it answers."""
-        envs = pulumi.Output.secret(
-            pulumi.Output.from_input(self.password).apply(lambda p: [*connection_env(p), "READY_TIMEOUT_SECONDS=180"])
-        )
-        self.ready_check = docker.Container(
-            f"{resource_name}-ready",
-            image=self.image.image_id,
-            entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "wait-ready"],
-            envs=envs,
-            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
-            labels=[
-                docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256()),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-ready"),
-                # A new Postgres container has a new id: the wait runs again for it.
-                docker.ContainerLabelArgs(label="lobechat-logto.postgres-container", value=self.container.id),
-            ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            volumes=[docker.ContainerVolumeArgs(volume_name=self.log_volume.name, container_path=POSTGRES_LOG_DIR, read_only=True)],
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]),
-        )
-        outcome = pulumi.Output.all(
-            self.ready_check.exit_code, self.ready_check.container_logs, self.ready_check.urn
-        ).apply(lambda v: check_step_exit("Postgres start", v[0], v[1], v[2] or ""))
-        return outcome.apply(lambda _: self.ready_check)
 
     def _volume_check(self, resource_name: str, data_safety: PostgresDataSafety, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
         """A one-shot check with the new image, before the new container starts: refuses data of another
@@ -235,7 +219,8 @@ class PostgresServer(pulumi.ComponentResource):
             logs=True,
             must_run=False,
             restart="no",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(data_safety.before_start)),
+            # Side by side with the snapshot (it only reads the volume); both come before the container.
+            opts=pulumi.ResourceOptions(parent=self),
         )
         outcome = pulumi.Output.all(
             self.volume_check.exit_code, self.volume_check.container_logs, self.volume_check.urn

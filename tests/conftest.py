@@ -8,6 +8,7 @@ import pytest
 
 from components.logto_api import clear_token_cache
 from components.logto_api import transport as transport_module
+from components.logto_resources import clear_listing_cache
 from tests.logto_standin import LogtoStandIn
 from tests.logto_standin.client import StandInClient
 
@@ -28,11 +29,13 @@ def logto(request: pytest.FixtureRequest) -> Iterator[LogtoStandIn]:
     against the recorded OpenAPI document: that holds the project's client to the real API surface.
     """
     clear_token_cache()
+    clear_listing_cache()
     with LogtoStandIn() as standin:
         yield standin
         if request.node.get_closest_marker("sends_invalid_requests") is None:
             assert standin.openapi_violations == []
     clear_token_cache()
+    clear_listing_cache()
 
 
 @pytest.fixture

@@ -319,56 +319,6 @@ def test_volume_check_claims_unclaimed_data_its_own_running_server_opens_with_th
     (data / CLAIM_FILE).unlink()
 
 
-# --- Postgres start: the ready step and the log it quotes -------------------------------------------------
-
-
-def test_ready_step_returns_once_the_server_answers(pg15, script, tmp_path):
-    result = run(script, pg15, tmp_path, "wait-ready", READY_TIMEOUT_SECONDS="10")
-    assert result.returncode == 0 and "Postgres is up" in result.stdout
-
-
-def test_ready_step_fails_with_the_tail_of_the_servers_log_instead_of_waiting_forever(script, tmp_path):
-    log = tmp_path / "postgres.log"
-    log.write_text("".join(f"line {n}\n" for n in range(100)) + (
-        "FATAL:  database files are incompatible with server\n"
-        "DETAIL:  The data directory was initialized by PostgreSQL version 16, which is not compatible with this version 17.\n"
-    ))
-    nobody = RealPostgres(host="127.0.0.1", port=1, user="x", password="y", bin_dir=pg_bin_dir(), socket_dir=tmp_path)
-    result = run(script, nobody, tmp_path, "wait-ready", READY_TIMEOUT_SECONDS="2", POSTGRES_LOG=str(log), LOG_LINES="5")
-    assert result.returncode == 4
-    assert "did not come up within 2 s" in result.stderr
-    assert "initialized by PostgreSQL version 16" in result.stderr
-    assert "line 97" in result.stderr and "line 96" not in result.stderr
-
-
-def test_the_postgres_entrypoint_tees_the_servers_output_and_keeps_its_exit_code(tmp_path):
-    from components.backup_script import POSTGRES_ENTRYPOINT, POSTGRES_LOG_DIR
-
-    stub_dir = tmp_path / "bin"
-    stub_dir.mkdir()
-    stub = stub_dir / "docker-entrypoint.sh"
-    stub.write_text('#!/bin/sh\necho "server says $*"\necho "FATAL: oops" >&2\nexit 7\n')
-    stub.chmod(0o755)
-    log_dir = tmp_path / "log"
-    entrypoint = [part.replace(POSTGRES_LOG_DIR, str(log_dir)) for part in POSTGRES_ENTRYPOINT]
-    (log_dir).mkdir()
-    (log_dir / "postgres.log").write_text("a previous start\n")
-
-    result = subprocess.run(
-        [*entrypoint, "postgres", "-c", "x=y"], capture_output=True, text=True, timeout=30, check=False,
-        env={"PATH": f"{stub_dir}:{os.environ['PATH']}"},
-    )
-
-    assert result.returncode == 7
-    assert "server says postgres -c x=y" in result.stdout  # docker logs still get it
-    for _ in range(50):  # tee may flush a moment after the server exits
-        text = (log_dir / "postgres.log").read_text()
-        if "FATAL: oops" in text:
-            break
-        subprocess.run(["sleep", "0.1"], check=False)
-    assert text.splitlines() == ["server says postgres -c x=y", "FATAL: oops"]
-
-
 def test_a_rotated_password_that_opens_the_running_server_claims_the_volume_again(pg15, script, tmp_path):
     data = pg15.socket_dir / "data"
     (data / CLAIM_FILE).write_text("before-rotation\n")

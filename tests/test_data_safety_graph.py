@@ -29,7 +29,7 @@ def trigger(stack: str, **changes) -> str:
 
 def test_the_snapshot_runs_before_postgres_logto_and_lobechat(run):
     snapshot = run.one(CONTAINER, "data-safety-snapshot")
-    for name in ("postgres", "logto", "lobechat", "postgres-volume-check"):
+    for name in ("postgres", "logto", "lobechat"):
         assert run.depends_on(run.one(CONTAINER, name), snapshot), name
     assert not run.depends_on(snapshot, run.one(CONTAINER, "postgres"))
 

@@ -46,6 +46,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.logto_api import LogtoAuthenticationError, clear_token_cache
 from components.logto_bootstrap import SECRET_ENV_VAR, LogtoBootstrapError
+from components.logto_resources import clear_listing_cache
 from components.platform import M2M_APP_ID
 from tests import pulumi_mocks
 from tests.logto_standin import LogtoStandIn
@@ -252,8 +253,10 @@ def refreshed_state(state: Mapping[tuple[str, str], StoredResource]) -> dict[tup
 
 def run_against(standin: LogtoStandIn, config: Mapping[str, Any], mocks: EngineLikeMocks) -> ProgramRun:
     """Run the dev program with ``config`` against ``standin``, as a fresh provider process would."""
-    # The engine starts a new provider process per deployment: no token survives from a previous run.
+    # The engine starts a new provider process per deployment: no token or listing survives from a
+    # previous run.
     clear_token_cache()
+    clear_listing_cache()
     return run_program(STACK, config, mocks=mocks)
 
 

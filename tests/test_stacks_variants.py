@@ -21,7 +21,7 @@ from tests.pulumi_mocks import (
 
 NS = "lobechat-logto"
 SECRET = "plain-secret-value-0123456789abcdef"
-DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check", "postgres-ready"}  # one-shot steps; no schedule on dev
+DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check"}  # one-shot steps; no schedule on dev
 
 
 def dev_with(**changes) -> dict:
@@ -40,7 +40,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "lobechat", *DATA_SAFETY_STEPS}
+    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "lobechat", "lobechat-ready-wait", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -58,7 +58,7 @@ def test_external_postgres_has_no_database_container_and_seeds_with_encrypt_base
         {f"{NS}:postgresLogtoUrl": "postgresql://u:p@db.example.com:5432/logto",
          f"{NS}:postgresLobechatUrl": "postgresql://u:p@db.example.com:5432/lobechat"},
     )
-    assert "postgres" not in names(run, CONTAINER)
+    assert "postgres" not in names(run, CONTAINER) and "postgres-ready-wait" not in names(run, CONTAINER)
     assert run.of_type(VOLUME) == []
     logto = run.one(CONTAINER, "logto")
     assert "--encrypt-base-role" in logto.plain("entrypoints")[2]
@@ -110,7 +110,8 @@ def test_unpublished_stage_publishes_no_ports():
 def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
-    assert {"postgres", "logto", "logto-bootstrap-psql", "lobechat", *DATA_SAFETY_STEPS} == names(run, CONTAINER)
+    long_running = {"postgres", "logto", "lobechat"}
+    assert long_running | {f"{n}-ready-wait" for n in long_running} | {"logto-bootstrap-psql"} | DATA_SAFETY_STEPS == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 

@@ -6,7 +6,7 @@ every bad value, each naming its full key and saying what to do. Messages never 
 secret keys are only ever checked for presence and shape.
 
 Each section's rules live in its own module beside it (``lobechat``, ``logto``, ``postgres``, ``sso``,
-``auth``, ``publish``, ``docker_host``, ``extra_env``, ``webhook``; shared checks in ``fields``); this
+``auth``, ``publish``, ``docker_host``, ``docker_engine``, ``extra_env``, ``webhook``; shared checks in ``fields``); this
 module only orders them. A new section: a module with ``KEYS`` and a ``read_...`` function, one line in
 ``SECTION_KEYS`` and one call below.
 
@@ -22,7 +22,7 @@ import difflib
 import re
 from dataclasses import replace
 
-from components.config import auth, data_safety, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
+from components.config import auth, data_safety, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
 from components.config.sources import ConfigSource
@@ -41,6 +41,7 @@ SECTION_KEYS = (
     auth.KEYS,
     publish.KEYS,
     docker_host.KEYS,
+    docker_engine.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
     data_safety.TOP_LEVEL_KEYS,
@@ -78,6 +79,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
     webhook_enabled = webhook.read_webhook(source, problems)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
+    health_start_interval = docker_engine.read_health_start_interval(source, problems)
     resource_prefix = _resource_prefix(source, problems, stack)
 
     if problems.count():
@@ -103,6 +105,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
         data_safety=safety,
+        health_start_interval=health_start_interval,
     )
 
 

@@ -190,6 +190,8 @@ class StageConfig:
     require_https: bool
     resource_prefix: str
     proxy_on_docker_host: bool = False
+    health_start_interval: bool = False
+    """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
     data_safety: DataSafetyConfig | None = None
 
     @property

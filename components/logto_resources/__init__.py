@@ -10,6 +10,7 @@ from __future__ import annotations
 from .application import LogtoApplication, LogtoApplicationProvider
 from .application_secret import LogtoApplicationSecret, LogtoApplicationSecretProvider
 from .connection import MANAGED_BY, LogtoConnectionArgs
+from .listing_cache import clear_listing_cache
 from .webhook import MARKER_HEADER, LogtoWebhook, LogtoWebhookProvider
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "LogtoConnectionArgs",
     "LogtoWebhook",
     "LogtoWebhookProvider",
+    "clear_listing_cache",
 ]

@@ -24,6 +24,7 @@ from components.logto_api import (
     validate_uri_list,
 )
 
+from . import listing_cache
 from .connection import (
     CONNECTION_KEYS,
     MARKER_KEYS,
@@ -48,6 +49,8 @@ DESIRED_KEYS = ("name", "description", "redirect_uris", "post_sign_out_redirect_
 INPUT_KEYS = (*DESIRED_KEYS, "app_type", "adopt_id", *MARKER_KEYS, *CONNECTION_KEYS)
 SECRET_OUTPUTS = ("client_secret",)
 PUBLIC_CLIENT_TYPES = frozenset({"SPA", "Native"})
+LISTING_KIND = "applications"
+"""Kind prefix of this resource's listings in ``listing_cache`` (one per application type)."""
 """Public clients have no secret: their ``client_secret`` output stays empty."""
 
 
@@ -97,10 +100,9 @@ class LogtoApplicationProvider(ResourceProvider):
         adopt_id = props.get("adopt_id")
         if adopt_id:
             app = _adopt(api, adopt_id, props)
+            secret = _ensure_default_secret(api, app)
         else:
-            owned = _find_owned(api, props)
-            app = _apply(api, owned["id"], props) if owned else _create_without_duplicate(api, props)
-        secret = _ensure_default_secret(api, app)
+            app, secret = _take_over_or_create(api, props)
         return CreateResult(app["id"], _outputs(props, app, secret))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -126,10 +128,13 @@ class LogtoApplicationProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the application; already gone counts as done."""
+        api = api_from_props(props)
         try:
-            api_from_props(props).applications.delete(id_)
+            api.applications.delete(id_)
         except LogtoNotFoundError:
             pass
+        finally:
+            listing_cache.forget(api, LISTING_KIND)
 
 
 def _problems(props: Mapping[str, Any]) -> InputProblems:
@@ -158,13 +163,21 @@ def _oidc_metadata(props: Mapping[str, Any], live: Mapping[str, Any] | None = No
     }
 
 
-def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any], *, adopting: bool = False) -> dict[str, Any]:
-    """Bring an existing application to the desired state (one GET, one PATCH).
+def _apply(
+    api: ManagementApi,
+    app_id: str,
+    props: Mapping[str, Any],
+    *,
+    adopting: bool = False,
+    live: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Bring an existing application to the desired state (one GET unless ``live`` is given, one PATCH).
 
     Logto replaces the metadata objects wholesale, so the live objects are merged with ours: fields
     this resource does not manage (a logo URI, token TTLs set in the console) survive.
     """
-    live = api.applications.get(app_id)
+    if live is None:
+        live = api.applications.get(app_id)
     if adopting:
         refuse_foreign_owner("adopt_id", f"application {app_id}", marker_props_from_custom_data(live.get("customData")), props)
     if live.get("type") != props.get("app_type"):
@@ -173,7 +186,7 @@ def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any], *, adoptin
             f"application {app_id} is {live.get('type')!r} in Logto, the program says {props.get('app_type')!r}",
             hint="Logto cannot change an application's type: remove adopt_id to create a new one, or fix app_type.",
         )
-    return api.applications.update(
+    updated = api.applications.update(
         app_id,
         name=props.get("name"),
         description=props.get("description"),
@@ -184,6 +197,8 @@ def _apply(api: ManagementApi, app_id: str, props: Mapping[str, Any], *, adoptin
         },
         custom_data={**(live.get("customData") or {}), **marker(props)},
     )
+    listing_cache.remember_written(api, _listing_kind(props), updated)
+    return updated
 
 
 def _adopt(api: ManagementApi, adopt_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,12 +212,23 @@ def _adopt(api: ManagementApi, adopt_id: str, props: Mapping[str, Any]) -> dict[
         ) from None
 
 
-def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] | None:
-    """This stack's application for this resource, if one exists (oldest first if several)."""
+def _listing_kind(props: Mapping[str, Any]) -> str:
+    return f"{LISTING_KIND}:{props['app_type']}"
+
+
+def _find_owned(api: ManagementApi, props: Mapping[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
+    """This stack's application for this resource, if one exists (oldest first if several).
+
+    The applications of that type are listed once per provider process (``listing_cache``);
+    ``fresh`` lists them from Logto again (after a create whose response was lost).
+    """
     wanted = marker(props)
+    apps = listing_cache.listing(
+        api, _listing_kind(props), lambda: api.applications.list_all(types=[props["app_type"]]), fresh=fresh
+    )
     matches = [
         app
-        for app in api.applications.list_all(types=[props["app_type"]])
+        for app in apps
         if isinstance(app.get("customData"), Mapping)
         and all(app["customData"].get(k) == v for k, v in wanted.items())
     ]
@@ -217,8 +243,61 @@ def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] 
     return matches[0]
 
 
+def _in_desired_state(live: Mapping[str, Any], props: Mapping[str, Any]) -> bool:
+    """True when a found application already is what ``props`` asks for (then no PATCH is sent)."""
+    oidc = live.get("oidcClientMetadata") or {}
+    custom = live.get("customClientMetadata") or {}
+    custom_data = live.get("customData") or {}
+    return (
+        live.get("type") == props.get("app_type")
+        and live.get("name") == props.get("name")
+        and (live.get("description") or None) == (props.get("description") or None)
+        and list(oidc.get("redirectUris") or []) == list(props.get("redirect_uris") or [])
+        and list(oidc.get("postLogoutRedirectUris") or []) == list(props.get("post_sign_out_redirect_uris") or [])
+        and list(custom.get("corsAllowedOrigins") or []) == list(props.get("cors_allowed_origins") or [])
+        and isinstance(custom_data, Mapping)
+        and all(custom_data.get(k) == v for k, v in marker(props).items())
+    )
+
+
+def _take_over_or_create(api: ManagementApi, props: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """This stack's application (found by marker, brought to the desired state) or a new one; its secret.
+
+    The found application comes from the listing, so taking it over costs no GET, and no PATCH when
+    it already is in the desired state. If it vanished since the listing (deleted in the console
+    meanwhile), the lookup is repeated once against a fresh listing.
+    """
+    for fresh in (False, True):
+        owned = _find_owned(api, props, fresh=fresh)
+        if owned is None:
+            app = _create_without_duplicate(api, props)
+            return app, _ensure_default_secret(api, app)
+        try:
+            app = owned if _in_desired_state(owned, props) else _apply(api, owned["id"], props, live=owned)
+            return app, _ensure_default_secret(api, app)
+        except LogtoNotFoundError:
+            listing_cache.forget(api, LISTING_KIND)
+            if fresh:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
-    """POST the application; a lost response is resolved by marker (see ``create_without_duplicate``)."""
+    """POST the application; a lost response is resolved by marker (see ``create_without_duplicate``).
+
+    The created application is written through to the process's listing; after a lost response the
+    listing is dropped and the lookup lists afresh.
+    """
+    try:
+        app = _post_without_duplicate(api, props)
+    except Exception:
+        listing_cache.forget(api, LISTING_KIND)
+        raise
+    listing_cache.remember_written(api, _listing_kind(props), app)
+    return app
+
+
+def _post_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
     return create_without_duplicate(
         lambda: api.applications.create(
             name=props["name"],
@@ -229,7 +308,7 @@ def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> d
             description=props.get("description"),
             custom_data=marker(props),
         ),
-        lambda: _find_owned(api, props),
+        lambda: _find_owned(api, props, fresh=True),
         f"application {props.get('name')!r}",
     )
 

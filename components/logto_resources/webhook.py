@@ -27,6 +27,7 @@ from components.logto_api import (
     validate_uri,
 )
 
+from . import listing_cache
 from .connection import (
     CONNECTION_KEYS,
     MANAGED_BY,
@@ -50,6 +51,8 @@ MARKER_HEADER = "x-managed-by"
 DESIRED_KEYS = ("name", "url", "events", "headers", "enabled")
 INPUT_KEYS = (*DESIRED_KEYS, "adopt_id", *MARKER_KEYS, *CONNECTION_KEYS)
 SECRET_OUTPUTS = ("signing_key",)
+LISTING_KIND = "hooks"
+"""Kind of this resource's listing in ``listing_cache``."""
 
 
 def marker_header_value(props: Mapping[str, Any]) -> str:
@@ -153,8 +156,7 @@ class LogtoWebhookProvider(ResourceProvider):
                     hint="Copy the webhook id from the Logto console, or leave adopt_id unset to create one.",
                 ) from None
         else:
-            owned = _find_owned(api, props)
-            hook = _apply(api, owned["id"], props) if owned else _create_without_duplicate(api, props)
+            hook = _take_over_or_create(api, props)
         return CreateResult(hook["id"], _outputs(props, hook))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -177,15 +179,18 @@ class LogtoWebhookProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Delete the hook; already gone counts as done."""
+        api = api_from_props(props)
         try:
-            api_from_props(props).hooks.delete(id_)
+            api.hooks.delete(id_)
         except LogtoNotFoundError:
             pass
+        finally:
+            listing_cache.forget(api, LISTING_KIND)
 
 
 def _apply(api: ManagementApi, hook_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
     """PATCH the complete desired state (one request; raises LogtoNotFoundError if the hook is gone)."""
-    return api.hooks.update(
+    hook = api.hooks.update(
         hook_id,
         name=props["name"],
         events=_events(props),
@@ -193,18 +198,25 @@ def _apply(api: ManagementApi, hook_id: str, props: Mapping[str, Any]) -> dict[s
         headers=_wire_headers(props),
         enabled=props.get("enabled", True),
     )
+    listing_cache.remember_written(api, LISTING_KIND, hook)
+    return hook
 
 
 def _events(props: Mapping[str, Any]) -> list[str]:
     return list(props.get("events") or [])
 
 
-def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] | None:
-    """This stack's hook for this resource (by marker header), oldest first if several."""
+def _find_owned(api: ManagementApi, props: Mapping[str, Any], *, fresh: bool = False) -> dict[str, Any] | None:
+    """This stack's hook for this resource (by marker header), oldest first if several.
+
+    The hooks are listed once per provider process (``listing_cache``); ``fresh`` lists them from
+    Logto again (after a create whose response was lost).
+    """
     wanted = marker_header_value(props)
+    hooks = listing_cache.listing(api, LISTING_KIND, api.hooks.list_all, fresh=fresh)
     matches = [
         hook
-        for hook in api.hooks.list_all()
+        for hook in hooks
         if any(
             k.lower() == MARKER_HEADER and v == wanted
             for k, v in ((hook.get("config") or {}).get("headers") or {}).items()
@@ -218,8 +230,57 @@ def _find_owned(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any] 
     return matches[0]
 
 
+def _in_desired_state(live: Mapping[str, Any], props: Mapping[str, Any]) -> bool:
+    """True when a found hook already is what ``props`` asks for (then no PATCH is sent)."""
+    config = live.get("config") or {}
+    return (
+        live.get("name") == props.get("name")
+        and sorted(live.get("events") or []) == sorted(_events(props))
+        and config.get("url") == props.get("url")
+        and dict(config.get("headers") or {}) == _wire_headers(props)
+        and live.get("enabled") == props.get("enabled", True)
+        and bool(live.get("signingKey"))
+    )
+
+
+def _take_over_or_create(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
+    """This stack's hook (found by marker, brought to the desired state) or a new one.
+
+    The found hook comes from the listing (signing key included), so taking it over costs nothing
+    when it already is in the desired state, else one PATCH. If it vanished since the listing, the
+    lookup is repeated once against a fresh listing.
+    """
+    for fresh in (False, True):
+        owned = _find_owned(api, props, fresh=fresh)
+        if owned is None:
+            return _create_without_duplicate(api, props)
+        if _in_desired_state(owned, props):
+            return owned
+        try:
+            return _apply(api, owned["id"], props)
+        except LogtoNotFoundError:
+            listing_cache.forget(api, LISTING_KIND)
+            if fresh:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
-    """POST the hook; a lost response is resolved by marker (see ``create_without_duplicate``)."""
+    """POST the hook; a lost response is resolved by marker (see ``create_without_duplicate``).
+
+    The created hook is written through to the process's listing; after a failure the listing is
+    dropped and the lookup lists afresh.
+    """
+    try:
+        hook = _post_without_duplicate(api, props)
+    except Exception:
+        listing_cache.forget(api, LISTING_KIND)
+        raise
+    listing_cache.remember_written(api, LISTING_KIND, hook)
+    return hook
+
+
+def _post_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dict[str, Any]:
     return create_without_duplicate(
         lambda: api.hooks.create(
             name=props["name"],
@@ -228,7 +289,7 @@ def _create_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> d
             headers=_wire_headers(props),
             enabled=props.get("enabled", True),
         ),
-        lambda: _find_owned(api, props),
+        lambda: _find_owned(api, props, fresh=True),
         f"hook {props.get('name')!r}",
     )
 
