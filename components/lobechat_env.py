@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 
@@ -20,6 +21,9 @@ from components.lobechat_env_names import (  # noqa: F401  (re-exported: public 
     forbidden_2x_reason,
     managed_env_names,
 )
+
+if TYPE_CHECKING:
+    from components.file_storage import StorageOutputs
 
 
 class LobeChatEnvError(ValueError):
@@ -60,6 +64,7 @@ class LobeChatEnvInputs:
         key_vaults_secret: ``KEY_VAULTS_SECRET``.
         database_url: LobeChat's database connection string.
         jwks_key: the RS256 JWKS (2.x only).
+        storage: the bucket's outputs when ``storage.mode`` is not ``none`` (the ``S3_*`` variables).
     """
 
     client_id: pulumi.Input[str]
@@ -69,6 +74,29 @@ class LobeChatEnvInputs:
     key_vaults_secret: pulumi.Input[str]
     database_url: pulumi.Input[str]
     jwks_key: pulumi.Input[str] | None = None
+    storage: StorageOutputs | None = None
+
+
+def s3_environment(generation: int, storage: StorageOutputs) -> dict[str, pulumi.Input[str]]:
+    """LobeChat's ``S3_*`` variables from the bucket's outputs, the same names in both generations.
+
+    ``S3_SET_ACL`` is always written out, because its default differs: 1.x sets a public-read ACL on
+    every upload unless it is ``0``, 2.x only when it is ``1``. It is ``1`` only for a public-read
+    bucket; otherwise ``0`` and LobeChat serves files through presigned URLs (1.x also decides by it
+    whether a file URL is presigned or ``S3_PUBLIC_DOMAIN``-based).
+    """
+    if generation not in BASE_ENV_NAMES:
+        raise LobeChatEnvError(f"unknown LobeChat generation {generation!r}")
+    return {
+        "S3_ENDPOINT": storage.endpoint,
+        "S3_BUCKET": storage.bucket,
+        "S3_REGION": storage.region,
+        "S3_ACCESS_KEY_ID": storage.access_key_id,
+        "S3_SECRET_ACCESS_KEY": storage.secret_access_key,
+        "S3_PUBLIC_DOMAIN": storage.public_domain,
+        "S3_ENABLE_PATH_STYLE": "1" if storage.path_style else "0",
+        "S3_SET_ACL": "1" if storage.public_read else "0",
+    }
 
 
 def build_lobechat_env(config: StageConfig, values: LobeChatEnvInputs) -> dict[str, pulumi.Input[str]]:
@@ -93,6 +121,8 @@ def build_lobechat_env(config: StageConfig, values: LobeChatEnvInputs) -> dict[s
         env["LOGTO_WEBHOOK_SIGNING_KEY"] = values.webhook_signing_key
     env["DATABASE_URL"] = values.database_url
     env["KEY_VAULTS_SECRET"] = values.key_vaults_secret
+    if values.storage is not None:
+        env.update(s3_environment(config.generation, values.storage))
     for provider in config.sso_providers:
         env.update(provider.env)
     if config.access_code is not None:

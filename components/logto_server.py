@@ -20,6 +20,7 @@ import pulumi_docker as docker
 
 from components import readiness
 from components.config import LogtoConfig, PublishConfig
+from components.logto_database import LogtoDatabaseSetup, setup_command
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
@@ -28,13 +29,14 @@ READY_TIMEOUT_SECONDS = 300
 take about 12 s, an upgrade's alterations longer)."""
 
 
-def start_command(*, external_database: bool) -> str:
-    """The shell command the container runs: seed if new, deploy alterations, start."""
-    seed = "npm run cli db seed -- --swe"
-    if external_database:
-        # Hosted databases (Neon and the like) do not let the seed create roles with plain rights.
-        seed += " --encrypt-base-role"
-    return f"{seed} && npm run alteration deploy latest && npm start"
+def start_command(*, external_database: bool, skip_seed: bool = False) -> str:
+    """The shell command the container runs: seed if new, deploy alterations, start.
+
+    `LogtoDatabaseSetup` runs the same steps first and reports a failure with the log's tail; here
+    they are a safety net and no-ops. ``--encrypt-base-role`` on external databases: hosted ones
+    (Neon and the like) do not let the seed create roles with plain rights.
+    """
+    return f"{setup_command(external_database=external_database, skip_seed=skip_seed)} && npm start"
 
 
 def healthcheck_test(port: int) -> list[str]:
@@ -120,13 +122,32 @@ class LogtoServer(pulumi.ComponentResource):
         proxied_host_names: Sequence[str] = (),
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         health_start_interval: bool = False,
+        psql_image: pulumi.Input[str] | None = None,
+        skip_seed: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
         self.image = docker.RemoteImage(
             f"{resource_name}-image", name=config.image, keep_locally=True, opts=pulumi.ResourceOptions(parent=self)
         )
-        envs = pulumi.Output.secret(pulumi.Output.from_input(database_url).apply(lambda url: logto_environment(config, url)))
+        ready: pulumi.Input[str] = ""
+        self.database_setup: LogtoDatabaseSetup | None = None
+        if psql_image is not None:
+            self.database_setup = LogtoDatabaseSetup(
+                f"{resource_name}-database",
+                logto_image=self.image.image_id,
+                psql_image=psql_image,
+                network_name=network_name,
+                database_url=database_url,
+                external_database=external_database,
+                skip_seed=skip_seed,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
+            ready = self.database_setup.ready
+        # The environment waits on the database setup's outcome: no Logto container after a failure.
+        envs = pulumi.Output.secret(
+            pulumi.Output.all(database_url, ready).apply(lambda values: logto_environment(config, values[0]))
+        )
         ports = None
         if publish.enabled:
             ports = [
@@ -139,7 +160,7 @@ class LogtoServer(pulumi.ComponentResource):
             resource_name,
             name=f"{name_prefix}-logto",
             image=self.image.image_id,
-            entrypoints=["sh", "-c", start_command(external_database=external_database)],
+            entrypoints=["sh", "-c", start_command(external_database=external_database, skip_seed=skip_seed)],
             envs=envs,
             ports=ports,
             networks_advanced=[

@@ -30,6 +30,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
+from components.file_storage import FileStorage, StorageOutputs
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
@@ -48,6 +49,7 @@ from components.platform_data_safety import (
 from components.data_safety import DataSafety
 from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
+from components.verification.during_up import stage_verification, target_output
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
@@ -68,6 +70,9 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    verification_target: pulumi.Output[dict[str, Any]] | None = None
+    verification: pulumi.Output[str] | None = None
+    storage: StorageOutputs | None = None
     data_safety: Mapping[str, Any] = field(default_factory=dict)
 
     def as_exports(self) -> dict[str, Any]:
@@ -84,6 +89,18 @@ class PlatformOutputs:
             exports["logtoAdminUrl"] = self.logto_admin_url
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
+        if self.verification_target is not None:
+            exports["verificationTarget"] = pulumi.Output.secret(self.verification_target)
+        if self.verification is not None:
+            exports["verification"] = self.verification
+        if self.storage is not None:
+            exports["storageBucket"] = self.storage.bucket
+            exports["storageEndpoint"] = self.storage.endpoint
+            exports["storageRegion"] = self.storage.region
+            exports["storageAccessKeyId"] = pulumi.Output.secret(self.storage.admin_access_key_id)
+            exports["storageSecretAccessKey"] = pulumi.Output.secret(self.storage.admin_secret_access_key)
+            if self.storage.internal_endpoint is not None:
+                exports["storageInternalEndpoint"] = self.storage.internal_endpoint
         exports.update(self.data_safety)
         return exports
 
@@ -139,6 +156,13 @@ class Platform(pulumi.ComponentResource):
         waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
         if config.logto.mode == "container":
             assert logto_db_url is not None
+            if postgres is not None:
+                psql_image: pulumi.Input[str] = postgres.image_id
+            else:
+                # External database: the preflight and the bootstrap still need a psql; take it from the generation's image.
+                psql_image = docker.RemoteImage(
+                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
+                ).image_id
             logto = LogtoServer(
                 "logto",
                 config=config.logto,
@@ -150,15 +174,10 @@ class Platform(pulumi.ComponentResource):
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
                 health_start_interval=config.health_start_interval,
+                psql_image=psql_image,
+                skip_seed=config.logto_database.skip_seed,
                 opts=child,
             )
-            if postgres is not None:
-                psql_image: pulumi.Input[str] = postgres.image_id
-            else:
-                # External database: the bootstrap still needs a psql; take it from the generation's image.
-                psql_image = docker.RemoteImage(
-                    "psql-client-image", name=POSTGRES_IMAGES[config.generation], keep_locally=True, opts=child
-                ).image_id
             m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
             bootstrap = ManagementCredentialBootstrap(
                 "logto-bootstrap",
@@ -211,6 +230,21 @@ class Platform(pulumi.ComponentResource):
                 opts=logto_opts,
             )
 
+        # --- file storage (S3) --------------------------------------------------------------------
+        self.storage: FileStorage | None = None
+        if config.storage.enabled:
+            self.storage = FileStorage(
+                "file-storage",
+                storage=config.storage,
+                cors_origins=[urls.cors_origin],
+                network_name=network.name,
+                publish=config.publish,
+                name_prefix=prefix,
+                health_start_interval=config.health_start_interval,
+                opts=child,
+            )
+        storage_outputs = self.storage.outputs if self.storage is not None else None
+
         # --- LobeChat ---------------------------------------------------------------------------
         session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
         jwks = RsaJwks("lobechat-jwks", opts=child) if config.generation == 2 else None
@@ -224,6 +258,7 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret=key_vaults_secret_value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
+                storage=storage_outputs,
             ),
         )
         self.lobechat = LobeChatServer(
@@ -235,9 +270,9 @@ class Platform(pulumi.ComponentResource):
             network_name=network.name,
             publish=config.publish,
             name_prefix=prefix,
-            # The environment already waits for the application and the webhook (their outputs).
+            # The environment already waits for the application, the webhook and the bucket (their outputs).
             depends_on=database_ready,
-            proxied_host_names=config.proxied_host_names,
+            proxied_host_names=config.lobechat_proxied_host_names,
             health_start_interval=config.health_start_interval,
             secrets=[
                 application.client_secret,
@@ -245,8 +280,27 @@ class Platform(pulumi.ComponentResource):
                 key_vaults_secret_value,
                 lobechat_db_url,
                 *([webhook.signing_key] if webhook is not None else []),
+                *([storage_outputs.secret_access_key] if storage_outputs is not None else []),
             ],
             opts=child,
+        )
+
+        verification_target = target_output(
+            config,
+            management_endpoint=config.logto.api_endpoint,
+            management_client_id=connection.client_id,
+            management_client_secret=connection.client_secret,
+            management_resource=str(connection.resource),
+            application_id=application.app_id,
+            webhook_id=webhook.hook_id if webhook is not None else None,
+            network_name=network.name,
+        )
+        environment = env_output(env)
+        verification = stage_verification(
+            config, parent=self, target=verification_target, environment=environment,
+            lobechat_container=self.lobechat.container, lobechat_ready=self.lobechat.ready.apply(lambda _: "ready"),
+            lobechat_image_id=self.lobechat.image.image_id,
+            network_name=network.name,
         )
 
         self.outputs = PlatformOutputs(
@@ -257,7 +311,10 @@ class Platform(pulumi.ComponentResource):
             client_id=application.client_id,
             client_secret=pulumi.Output.secret(application.client_secret),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
-            lobechat_environment=env_output(env),
+            lobechat_environment=environment,
+            verification_target=verification_target,
+            verification=verification,
+            storage=storage_outputs,
         )
         if self.data_safety is not None and postgres is not None:
             self.outputs = replace(self.outputs, data_safety=data_safety_exports(config, self.data_safety, postgres, key_vaults_secret_value))

@@ -11,6 +11,7 @@ from components.logto_api import transport as transport_module
 from components.logto_resources import clear_listing_cache
 from tests.logto_standin import LogtoStandIn
 from tests.logto_standin.client import StandInClient
+from tests.s3_server import MotoS3
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,3 +49,19 @@ def standin_client(logto: LogtoStandIn) -> StandInClient:
 def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries back off without sleeping, so fault tests stay fast."""
     monkeypatch.setattr(transport_module, "_sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def s3() -> Iterator[MotoS3]:
+    """moto's S3 server on 127.0.0.1, empty, stopped (and emptied) after the test."""
+
+    with MotoS3() as server:
+        yield server
+
+
+@pytest.fixture
+def no_s3_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retries back off without sleeping, so S3 fault tests stay fast."""
+    from botocore.retries import standard
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)

@@ -41,6 +41,7 @@ RSA_JWKS = "pulumi-python:dynamic/generated:RsaJwks"
 LOGTO_APPLICATION = "pulumi-python:dynamic/logto:Application"
 LOGTO_WEBHOOK = "pulumi-python:dynamic/logto:Webhook"
 LOGTO_APPLICATION_SECRET = "pulumi-python:dynamic/logto:ApplicationSecret"
+S3_BUCKET = "pulumi-python:dynamic/storage:Bucket"
 
 
 def fake_value(kind: str, name: str) -> str:
@@ -68,6 +69,10 @@ def _outputs_for(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         outs["signing_key"] = _secret(fake_value("signing-key", name))
     elif typ == LOGTO_APPLICATION_SECRET:
         outs["value"] = _secret(fake_value("app-secret", name))
+    elif typ == S3_BUCKET:
+        for key in ("access_key_id", "secret_access_key"):
+            if key in outs and not rpc.is_rpc_secret(outs[key]):
+                outs[key] = _secret(outs[key])
     elif typ == REMOTE_IMAGE:
         outs["imageId"] = "sha256:" + hashlib.sha256(str(inputs.get("name")).encode()).hexdigest()
         outs["repoDigest"] = f"{inputs.get('name')}@{outs['imageId']}"
@@ -260,6 +265,10 @@ def run_program(
     ``mocks`` replaces the plausible-output mocks, e.g. with one that runs the dynamic providers for real.
     """
     mocks = mocks or RecordingMocks()
+    if f"{PROJECT}:verification" not in config:
+        # Post-deploy verification talks to the deployed LobeChat and Logto; under mocks nothing is
+        # deployed, so it is off unless a test asks for it (tests/test_verification_during_up.py does).
+        config = {f"{PROJECT}:verification": {"enabled": False}, **config}
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     values = _engine_config(config)

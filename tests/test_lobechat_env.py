@@ -189,3 +189,52 @@ def test_refusal_messages_name_variables_not_values():
     with pytest.raises(LobeChatEnvError) as info:
         assert_lobechat_env(env, 2)
     assert "very-secret-code" not in str(info.value)
+
+
+# --- file storage (S3_*) ---------------------------------------------------------------------------
+
+def storage_outputs(public_read: bool = False, path_style: bool = True):
+    from components.file_storage import StorageOutputs
+
+    return StorageOutputs(
+        bucket="lobechat", endpoint="http://s3.localhost:9000", internal_endpoint="http://storage:9000",
+        region="us-east-1", path_style=path_style, public_domain="http://s3.localhost:9000", public_read=public_read,
+        access_key_id="lobe-key", secret_access_key="lobe-secret",
+        admin_access_key_id="root-key", admin_secret_access_key="root-secret",
+    )
+
+
+S3_NAMES = {"S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY",
+            "S3_PUBLIC_DOMAIN", "S3_ENABLE_PATH_STYLE", "S3_SET_ACL"}
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_storage_adds_the_same_s3_variables_in_both_generations(generation: int):
+    from dataclasses import replace
+
+    config = load_stage_config(MappingConfigSource({**BASE, "lobechatGeneration": str(generation)}), "dev")
+    env = build_lobechat_env(config, replace(VALUES, storage=storage_outputs()))
+    assert S3_NAMES <= set(env)
+    assert env["S3_ACCESS_KEY_ID"] == "lobe-key" and env["S3_SECRET_ACCESS_KEY"] == "lobe-secret"
+    assert env["S3_ENDPOINT"] == "http://s3.localhost:9000" and env["S3_ENABLE_PATH_STYLE"] == "1"
+    assert_lobechat_env(env, generation)
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_s3_set_acl_is_written_out_because_the_generations_defaults_differ(generation: int):
+    from components.lobechat_env import s3_environment
+
+    # 1.x sets a public-read ACL unless S3_SET_ACL is 0; 2.x only when it is 1: never leave it unset.
+    assert s3_environment(generation, storage_outputs())["S3_SET_ACL"] == "0"
+    assert s3_environment(generation, storage_outputs(public_read=True))["S3_SET_ACL"] == "1"
+
+
+def test_virtual_hosted_storage_turns_path_style_off():
+    from components.lobechat_env import s3_environment
+
+    assert s3_environment(1, storage_outputs(path_style=False))["S3_ENABLE_PATH_STYLE"] == "0"
+
+
+def test_without_storage_there_is_no_s3_variable():
+    config = load_stage_config(MappingConfigSource(BASE), "dev")
+    assert not S3_NAMES & set(build_lobechat_env(config, VALUES))

@@ -104,9 +104,11 @@ def test_the_critical_path_is_the_chain_of_what_each_step_needs():
     # One data safety step comes first (the pre-change snapshot or the volume check: side by side).
     assert chain[0] in {"data-safety-snapshot", "postgres-volume-check"}
     chain = chain[1:]
-    assert chain[:5] == ["postgres", "postgres-ready-wait", "logto", "logto-ready-wait", "logto-bootstrap-psql"]
-    assert chain[5] in {"lobechat-application", "lobechat-webhook"}
-    assert chain[6:] == ["lobechat", "lobechat-ready-wait"]
+    # Logto's database is checked (preflight) and seeded/altered (setup) before the Logto container.
+    assert chain[:7] == ["postgres", "postgres-ready-wait", "logto-database-preflight", "logto-database-setup",
+                         "logto", "logto-ready-wait", "logto-bootstrap-psql"]
+    assert chain[7] in {"lobechat-application", "lobechat-webhook"}
+    assert chain[8:] == ["lobechat", "lobechat-ready-wait"]
     total = figures["path"][-1].finish
     bound = sum(s.ideal for s in figures["path"])
     assert total <= bound * 1.10, (total, bound)

@@ -25,6 +25,7 @@ must agree. Secrets are compared, never printed.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import copy
@@ -51,6 +52,7 @@ from components.platform import M2M_APP_ID
 from tests import pulumi_mocks
 from tests.logto_standin import LogtoStandIn
 from tests.logto_standin.models import DEFAULT_SECRET_NAME, TENANT_ID
+from tests.s3_server import MotoS3
 from tests.pulumi_mocks import (
     CONTAINER,
     LOGTO_APPLICATION,
@@ -284,12 +286,38 @@ def failing_run_quietly(expected: type[BaseException]) -> Iterator[None]:
                 obj.exception()
 
 
+_S3: dict[str, str] = {}
+"""The endpoint of the S3 server (moto) the program's bucket goes to: this module's (set by
+``s3_for_the_program``), or one started on first use for callers outside this module (the
+``benchmarks/first_up.py`` run); that one stops at exit or by its own watchdog."""
+
+
+def _s3_endpoint() -> str:
+    if "endpoint" not in _S3:
+        server = MotoS3().__enter__()
+        atexit.register(server.__exit__, None, None, None)
+        _S3["endpoint"] = server.endpoint
+    return _S3["endpoint"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def s3_for_the_program() -> Iterator[MotoS3]:
+    """One real S3 protocol server (moto) for the module: the dev stage's bucket is created in it."""
+    with MotoS3() as server:
+        _S3["endpoint"] = server.endpoint
+        yield server
+        _S3.clear()
+
+
 def dev_config(standin: LogtoStandIn, **overrides: Any) -> dict[str, Any]:
-    """stacks/Pulumi.dev.yaml with the Management API calls sent to the stand-in."""
+    """stacks/Pulumi.dev.yaml with the Management API calls sent to the stand-in and the S3 calls to moto."""
     config = stack_config(STACK)
     logto = dict(config["lobechat-logto:logto"])
     logto["apiEndpoint"] = standin.endpoint
     config["lobechat-logto:logto"] = logto
+    storage = dict(config["lobechat-logto:storage"])
+    storage["apiEndpoint"] = _s3_endpoint()
+    config["lobechat-logto:storage"] = storage
     config.update({f"lobechat-logto:{key}": value for key, value in overrides.items()})
     return config
 
@@ -484,7 +512,18 @@ def test_every_dynamic_resource_was_created_by_its_real_provider(dev):
     created = sorted(name for _, name in dev.mocks.dynamic_creates)
     declared = sorted(r.name for r in dev.run.resources if r.type.startswith(DYNAMIC_PREFIX))
     assert declared == created
-    assert {"lobechat-application", "lobechat-webhook", "logto-m2m-secret"} <= set(created)
+    assert {"lobechat-application", "lobechat-webhook", "logto-m2m-secret", "storage-bucket"} <= set(created)
+
+
+def test_the_bucket_exists_in_s3_with_the_cors_rule_for_lobechat(dev, s3_for_the_program):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_for_the_program.endpoint, region_name="us-east-1",
+                          aws_access_key_id="any", aws_secret_access_key="any")
+    rules = client.get_bucket_cors(Bucket="lobechat")["CORSRules"]
+    assert [r["AllowedOrigins"] for r in rules if r.get("ID") == "lobechat"] == [[LOBE]]
+    bucket_name = dev.env("S3_BUCKET")
+    assert bucket_name == "lobechat"
 
 
 def test_bootstrap_registered_the_m2m_app_the_program_connects_with(dev):
@@ -770,3 +809,13 @@ def test_gen2_lobechat_is_wired_to_the_standin_objects(gen2):
     assert same_client_secret, "AUTH_LOGTO_SECRET is not the application's Default secret"
     assert same_signing_key, "LOGTO_WEBHOOK_SIGNING_KEY is not the hook's signing key"
     assert gen2.lobechat().is_secret("envs")
+
+
+def test_new_lobechat_url_moves_the_buckets_cors_rule_in_place(lifecycle):
+    updated = {name for _, name in lifecycle.moved.mocks.updates}
+    assert "storage-bucket" in updated and lifecycle.moved.mocks.dynamic_creates == []
+    # The outputs of the update are read back from S3 after it was applied (the module's S3 server is
+    # shared by later runs, so the live bucket is not asked here).
+    stored = lifecycle.moved.mocks.state[("pulumi-python:dynamic/storage:Bucket", "storage-bucket")]
+    origins = _plain(stored.outputs["cors_origins"])
+    assert origins == [MOVED_LOBE]

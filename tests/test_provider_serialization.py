@@ -24,13 +24,17 @@ from components.logto_resources import (
     LogtoApplicationSecretProvider,
     LogtoWebhookProvider,
 )
+from components.storage_resources import S3BucketProvider
 from tests.logto_standin import LogtoStandIn
 from tests.provider_inputs import connection_props
+from tests.s3_server import MotoS3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROVIDERS = [LogtoApplicationProvider, LogtoApplicationSecretProvider, LogtoWebhookProvider]
+PROVIDERS = [LogtoApplicationProvider, LogtoApplicationSecretProvider, LogtoWebhookProvider, S3BucketProvider]
 # What a leaked live object would put into the pickle.
-LIVE_OBJECT_MARKERS = (b"requests.sessions", b"Session", b"urllib3", b"_TOKEN_CACHE", b"Bearer", b"access_token")
+LIVE_OBJECT_MARKERS = (
+    b"requests.sessions", b"Session", b"urllib3", b"_TOKEN_CACHE", b"Bearer", b"access_token", b"botocore", b"boto3",
+)
 
 # Runs in the fresh interpreter, the way `python -m pulumi.dynamic` loads a provider (that module
 # starts a gRPC server on import, so its two loading lines are repeated here). Prints ids only.
@@ -135,3 +139,33 @@ def test_serialized_webhook_provider_creates_in_a_fresh_process(logto: LogtoStan
     serialized = serialize_provider(LogtoWebhookProvider())
     result = run_in_fresh_interpreter(serialized, hook_props(logto))
     assert logto.state.hooks[result["id"]]["config"]["url"] == "http://lobe.localhost:3210/api/webhooks/logto"
+
+
+def bucket_props(s3: MotoS3) -> dict[str, Any]:
+    return {
+        "project": "lobechat-logto", "stack": "dev", "resource_name": "storage-bucket",
+        "bucket": "lobechat-serialized", "region": "us-east-1", "s3_endpoint": s3.endpoint, "path_style": True,
+        "access_key_id": "AKIASERIALIZED000001", "secret_access_key": "serialized-secret-0123456789",
+        "cors_origins": ["http://lobe.localhost:3210"], "public_read": False, "public_prefix": "files",
+        "adopt_existing": False,
+    }
+
+
+def test_bucket_provider_used_against_s3_still_serializes_without_client_or_key(s3: MotoS3) -> None:
+    provider = S3BucketProvider()
+    before = serialize_provider(provider)
+    provider.create(bucket_props(s3))
+    after = serialize_provider(provider)
+    assert after == before, "using the provider changed its serialized form"
+    assert b"serialized-secret" not in base64.b64decode(after)
+
+
+def test_serialized_bucket_provider_creates_in_a_fresh_process(s3: MotoS3) -> None:
+    import boto3
+
+    result = run_in_fresh_interpreter(serialize_provider(S3BucketProvider()), bucket_props(s3))
+    assert result["provider_class"] == "components.storage_resources.bucket.S3BucketProvider"
+    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
+                          aws_access_key_id="a", aws_secret_access_key="b")
+    assert result["id"] == "lobechat-serialized"
+    assert client.get_bucket_cors(Bucket="lobechat-serialized")["CORSRules"][0]["AllowedOrigins"] == ["http://lobe.localhost:3210"]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.config import LOBECHAT_IMAGES, POSTGRES_IMAGES
+from components.config import LOBECHAT_IMAGES, POSTGRES_IMAGES, STORAGE_IMAGE
 from components.generated_secrets import RandomSecretProvider
 from tests.pulumi_mocks import (
     CONTAINER,
@@ -18,6 +18,7 @@ from tests.pulumi_mocks import (
     RANDOM_SECRET,
     REMOTE_IMAGE,
     RSA_JWKS,
+    S3_BUCKET,
     VOLUME,
     ProgramRun,
     run_program,
@@ -38,6 +39,10 @@ ENV_1X = {
 ENV_2X = {
     "AUTH_SECRET", "AUTH_SSO_PROVIDERS", "JWKS_KEY", "APP_URL", "AUTH_LOGTO_ID", "AUTH_LOGTO_SECRET",
     "AUTH_LOGTO_ISSUER", "LOGTO_WEBHOOK_SIGNING_KEY", "DATABASE_URL", "KEY_VAULTS_SECRET",
+}
+ENV_S3 = {
+    "S3_ENDPOINT", "S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_PUBLIC_DOMAIN",
+    "S3_ENABLE_PATH_STYLE", "S3_SET_ACL",
 }
 FORBIDDEN_2X = re.compile(
     r"^(NEXT_AUTH|NEXTAUTH|AZURE_AD_|AUTH_AZURE_AD_|AUTH_MICROSOFT_ENTRA_ID_|ZITADEL_CLIENT_|CLERK_|NEXT_PUBLIC_CLERK_)"
@@ -69,6 +74,10 @@ def management_endpoint(run: ProgramRun) -> str:
     if host_port.split(":", 1)[0].endswith(".localhost"):
         return f"http://127.0.0.1:{host_port.split(':', 1)[1]}"
     return endpoint
+
+
+def storage_on(run: ProgramRun) -> bool:
+    return (cfg(run, "storage") or {}).get("mode", "none") != "none"
 
 
 def container(run: ProgramRun, name: str):
@@ -107,12 +116,12 @@ def test_every_image_is_pinned(run):
 
 
 def test_long_running_containers_carry_the_stack_prefix(run):
-    for name in ("postgres", "logto", "lobechat"):
+    for name in ("postgres", "logto", "lobechat", "storage"):
         assert container(run, name).plain("name") == f"lobechat-logto-{run.stack}-{name}"
 
 
 def test_long_running_containers_restart_and_are_waited_on(run):
-    for name in ("postgres", "logto", "lobechat"):
+    for name in ("postgres", "logto", "lobechat", "storage"):
         c = container(run, name)
         # Our readiness wait, not the provider's (which notices "healthy" up to an interval late).
         assert c.plain("restart") == "unless-stopped" and c.plain("wait") is False, name
@@ -124,8 +133,8 @@ def test_long_running_containers_restart_and_are_waited_on(run):
 
 
 def test_health_checks_are_calm_and_have_no_start_interval_by_default(run):
-    intervals = {name: container(run, name).plain("healthcheck") for name in ("postgres", "logto", "lobechat")}
-    assert {n: h["interval"] for n, h in intervals.items()} == {"postgres": "10s", "logto": "30s", "lobechat": "30s"}
+    intervals = {name: container(run, name).plain("healthcheck") for name in ("postgres", "logto", "lobechat", "storage")}
+    assert {n: h["interval"] for n, h in intervals.items()} == {"postgres": "10s", "logto": "30s", "lobechat": "30s", "storage": "10s"}
     # Docker 20.10 (Debian 12's docker.io): the provider's client refuses a start interval there.
     assert all(h.get("startInterval") in (None, "") for h in intervals.values())
 
@@ -304,7 +313,8 @@ def test_lobechat_image_follows_generation(run):
 
 def test_lobechat_environment_is_exactly_the_generations_set(run):
     env = container(run, "lobechat").env()
-    assert set(env) == (ENV_2X if generation(run) == 2 else ENV_1X)
+    expected = (ENV_2X if generation(run) == 2 else ENV_1X) | (ENV_S3 if storage_on(run) else set())
+    assert set(env) == expected
 
 
 def test_lobechat_environment_carries_nothing_of_the_other_generation(run):
@@ -374,6 +384,104 @@ def test_lobechat_publishes_3210(run):
     assert [(p["internal"], p["external"]) for p in ports] == [(3210, 3210)]
 
 
+# --- file storage (S3) -----------------------------------------------------------------------------
+
+
+def storage_cfg(run: ProgramRun) -> dict:
+    return cfg(run, "storage") or {}
+
+
+def test_every_stack_file_runs_container_storage(run):
+    assert storage_cfg(run)["mode"] == "container"
+
+
+def test_storage_server_is_the_pinned_rustfs_with_a_protected_retained_volume(run):
+    assert run.one(REMOTE_IMAGE, "storage-image").plain("name") == STORAGE_IMAGE == "rustfs/rustfs:1.0.0"
+    volume = run.one(VOLUME, "storage-data")
+    assert volume.protect and volume.retain_on_delete and volume.plain("name") == f"lobechat-logto-{run.stack}-storage-data"
+    server = container(run, "storage")
+    assert server.plain("volumes") == [{"volumeName": volume.plain("name"), "containerPath": "/data"}]
+    assert server.plain("name") == f"lobechat-logto-{run.stack}-storage"
+    assert server.plain("restart") == "unless-stopped" and server.delete_before_replace
+
+
+def test_storage_server_health_is_its_health_route_on_the_s3_port(run):
+    server = container(run, "storage")
+    port = server.env()["RUSTFS_ADDRESS"].lstrip(":")
+    assert server.plain("healthcheck")["tests"] == ["CMD-SHELL", f"wget -qO- http://127.0.0.1:{port}/health >/dev/null 2>&1 || exit 1"]
+
+
+def test_storage_readiness_wait_polls_the_health_route_by_container_name_from_the_same_image(run):
+    server, wait = container(run, "storage"), container(run, "storage-ready-wait")
+    entry = wait.plain("entrypoints")
+    assert wait.plain("image") == server.plain("image") and entry[:2] == ["sh", "-c"]
+    assert entry[-1] == server.plain("name") and "/health" in entry[2] and "sleep 0.25" in entry[2]
+
+
+def test_storage_root_credentials_are_generated_protected_secrets(run):
+    env = container(run, "storage").env()
+    for name, variable in (("storage-root-access-key", "RUSTFS_ACCESS_KEY"), ("storage-root-secret-key", "RUSTFS_SECRET_KEY")):
+        secret = run.one(RANDOM_SECRET, name)
+        assert secret.protect and secret.additional_secret_outputs == ["value"]
+        assert env[variable] and env[variable].startswith("random-")
+    assert container(run, "storage").is_secret("envs") and env["RUSTFS_CONSOLE_ENABLE"] == "false"
+
+
+def test_storage_server_is_reached_at_its_public_name_inside_the_network(run):
+    public = storage_cfg(run)["publicEndpoint"]
+    host = public.split("://", 1)[1].split(":", 1)[0]
+    aliases = container(run, "storage").plain("networksAdvanced")[0]["aliases"]
+    assert "storage" in aliases and (host in aliases) == host.endswith(".localhost")
+    if not host.endswith(".localhost"):
+        # Through the TLS proxy on the Docker host, like the other public names.
+        assert {"host": host, "ip": "host-gateway"} in container(run, "lobechat").plain("hosts")
+
+
+def test_storage_port_is_published_on_the_bind_address(run):
+    ports = container(run, "storage").plain("ports")
+    assert [(p["internal"], p["external"], p["ip"]) for p in ports] == [(9000, 9000, "127.0.0.1")]
+
+
+def test_bucket_is_protected_retained_and_created_after_the_server_is_healthy(run):
+    bucket = run.one(S3_BUCKET, "storage-bucket")
+    assert bucket.protect and bucket.retain_on_delete
+    assert container(run, "storage-ready-wait").urn in bucket.dependencies
+    assert bucket.plain("cors_origins") == [cfg(run, "lobechatUrl")]
+    assert bucket.plain("public_read") is False and bucket.plain("bucket") == "lobechat"
+    assert bucket.is_secret("access_key_id") and bucket.is_secret("secret_access_key")
+    assert set(bucket.additional_secret_outputs) == {"access_key_id", "secret_access_key"}
+    assert bucket.plain("secret_access_key") == container(run, "storage").env()["RUSTFS_SECRET_KEY"]
+
+
+def test_bucket_is_managed_where_the_program_reaches_the_server(run):
+    public = storage_cfg(run)["publicEndpoint"]
+    expected = "http://127.0.0.1:9000" if ".localhost" in public else public
+    assert run.one(S3_BUCKET, "storage-bucket").plain("s3_endpoint") == expected
+
+
+def test_lobechat_s3_environment_comes_from_the_bucket_and_the_server(run):
+    env = container(run, "lobechat").env()
+    server = container(run, "storage").env()
+    public = storage_cfg(run)["publicEndpoint"]
+    assert env["S3_ENDPOINT"] == env["S3_PUBLIC_DOMAIN"] == public
+    assert env["S3_BUCKET"] == "lobechat" and env["S3_REGION"] == "us-east-1"
+    assert env["S3_ACCESS_KEY_ID"] == server["RUSTFS_ACCESS_KEY"] and env["S3_SECRET_ACCESS_KEY"] == server["RUSTFS_SECRET_KEY"]
+    assert env["S3_ENABLE_PATH_STYLE"] == "1"
+    # Private bucket: written out for both generations (1.x would set ACLs unless it is 0).
+    assert env["S3_SET_ACL"] == "0"
+
+
+def test_lobechat_starts_after_its_bucket(run):
+    assert run.depends_on(container(run, "lobechat"), run.one(S3_BUCKET, "storage-bucket"))
+
+
+def test_storage_outputs_name_the_bucket_endpoint_and_secret_credentials(run):
+    assert run.outputs["storageBucket"] == "lobechat"
+    assert run.outputs["storageEndpoint"] == storage_cfg(run)["publicEndpoint"]
+    assert run.outputs["storageInternalEndpoint"] == f"http://storage:{9000}"
+    assert run.outputs["storageSecretAccessKey"] == container(run, "storage").env()["RUSTFS_SECRET_KEY"]
+
+
 # --- secrets and outputs ---------------------------------------------------------------------------
 
 
@@ -394,11 +502,17 @@ def test_session_secret_is_generated_secret(run):
     assert "value" in run.one(RANDOM_SECRET, "lobechat-session-secret").additional_secret_outputs
 
 
+STORAGE_OUTPUTS = {"storageBucket", "storageEndpoint", "storageRegion", "storageAccessKeyId", "storageSecretAccessKey"}
+
+
 def test_stack_exports_every_output(run):
-    assert set(run.outputs) == {
+    expected = {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
-        "webhookSigningKey", "lobechatEnvironment",
+        "webhookSigningKey", "lobechatEnvironment", "verificationTarget",
     } | DATA_SAFETY_OUTPUTS
+    if storage_on(run):
+        expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())
+    assert set(run.outputs) == expected
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
     assert run.outputs["issuer"] == cfg(run, "logto")["endpoint"] + "/oidc"
@@ -406,7 +520,10 @@ def test_stack_exports_every_output(run):
 
 
 def test_secret_outputs_are_secret(run):
-    assert run.secret_outputs == {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "postgresPassword", "rebuildSecrets"}
+    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "verificationTarget", "postgresPassword", "rebuildSecrets"}
+    if storage_on(run):
+        expected |= {"storageAccessKeyId", "storageSecretAccessKey"}
+    assert run.secret_outputs == expected
 
 
 def test_exported_environment_equals_the_containers(run):

@@ -40,7 +40,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "lobechat", "lobechat-ready-wait", *DATA_SAFETY_STEPS}
+    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "lobechat", "lobechat-ready-wait", "storage", "storage-ready-wait", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -59,7 +59,7 @@ def test_external_postgres_has_no_database_container_and_seeds_with_encrypt_base
          f"{NS}:postgresLobechatUrl": "postgresql://u:p@db.example.com:5432/lobechat"},
     )
     assert "postgres" not in names(run, CONTAINER) and "postgres-ready-wait" not in names(run, CONTAINER)
-    assert run.of_type(VOLUME) == []
+    assert names(run, VOLUME) == {"storage-data"}  # the file storage's, not a database volume
     logto = run.one(CONTAINER, "logto")
     assert "--encrypt-base-role" in logto.plain("entrypoints")[2]
     assert logto.env()["DB_URL"] == "postgresql://u:p@db.example.com:5432/logto"
@@ -110,8 +110,9 @@ def test_unpublished_stage_publishes_no_ports():
 def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
-    long_running = {"postgres", "logto", "lobechat"}
-    assert long_running | {f"{n}-ready-wait" for n in long_running} | {"logto-bootstrap-psql"} | DATA_SAFETY_STEPS == names(run, CONTAINER)
+    long_running = {"postgres", "logto", "lobechat", "storage"}
+    one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup"}
+    assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot | DATA_SAFETY_STEPS == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 
@@ -176,11 +177,57 @@ def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
         {"host": "auth.example.com", "ip": "host-gateway"},
         {"host": "auth-admin.example.com", "ip": "host-gateway"},
     ]
-    for name in ("logto", "lobechat"):
-        assert run.one(CONTAINER, name).plain("hosts") == expected, name
+    assert run.one(CONTAINER, "logto").plain("hosts") == expected
+    # LobeChat's server also calls the storage at its public name (presigned URLs are signed for it).
+    storage_entry = {"host": "s3.example.com", "ip": "host-gateway"}
+    assert run.one(CONTAINER, "lobechat").plain("hosts") == [*expected, storage_entry]
 
 
 def test_without_proxy_on_docker_host_containers_get_no_host_entries():
     run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": False})
     for name in ("logto", "lobechat"):
         assert not run.one(CONTAINER, name).plain("hosts"), name
+
+
+# --- file storage variants ---------------------------------------------------------------------------
+
+
+def test_storage_off_has_no_server_no_bucket_and_no_s3_variables():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program("dev", dev_with(storage={"mode": "none"}))
+    assert "storage" not in names(run, CONTAINER) and run.of_type(S3_BUCKET) == []
+    assert names(run, VOLUME) == {"postgres-data", "data-safety-backups"}
+    assert not [name for name in run.one(CONTAINER, "lobechat").env() if name.startswith("S3_")]
+    assert not [name for name in run.outputs if name.startswith("storage")]
+
+
+def test_external_storage_manages_the_bucket_with_config_credentials_and_gives_lobechat_its_own_key():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program(
+        "dev",
+        dev_with(storage={"mode": "external", "bucket": "acme-lobechat", "region": "auto",
+                          "endpoint": "https://acct.r2.cloudflarestorage.com"}),
+        {f"{NS}:storageAccessKeyId": "admin-key-id", f"{NS}:storageSecretAccessKey": SECRET,
+         f"{NS}:storageLobechatAccessKeyId": "lobe-key-id", f"{NS}:storageLobechatSecretAccessKey": SECRET + "-lobe"},
+    )
+    assert "storage" not in names(run, CONTAINER)
+    bucket = run.one(S3_BUCKET, "storage-bucket")
+    assert bucket.plain("s3_endpoint") == "https://acct.r2.cloudflarestorage.com" and bucket.plain("region") == "auto"
+    assert bucket.plain("access_key_id") == "admin-key-id" and bucket.is_secret("secret_access_key")
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_ACCESS_KEY_ID"] == "lobe-key-id" and env["S3_SECRET_ACCESS_KEY"] == SECRET + "-lobe"
+    assert env["S3_ENDPOINT"] == "https://acct.r2.cloudflarestorage.com" and env["S3_REGION"] == "auto"
+    assert run.outputs["storageAccessKeyId"] == "admin-key-id" and "storageInternalEndpoint" not in run.outputs
+    assert {"storageAccessKeyId", "storageSecretAccessKey"} <= run.secret_outputs
+
+
+def test_public_read_storage_sets_acl_on_2x_and_grants_read_on_the_bucket():
+    from tests.pulumi_mocks import S3_BUCKET
+
+    run = run_program("dev", dev_with(lobechatGeneration="2", storage={
+        "mode": "container", "publicEndpoint": "http://s3.localhost:9000", "publicRead": True}))
+    assert run.one(S3_BUCKET, "storage-bucket").plain("public_read") is True
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_SET_ACL"] == "1" and "JWKS_KEY" in env

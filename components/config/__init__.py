@@ -13,6 +13,7 @@
 from components.config.errors import ConfigError, ConfigProblem, full_key, secret_set_command
 from components.config.loader import TOP_LEVEL_KEYS, load_stage_config, split_image
 from components.config.sources import ConfigSource, MappingConfigSource, PulumiConfigSource
+from components.config.storage import S3_ENV_NAMES, STORAGE_IMAGE, StorageConfig, bucket_name_problem
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
     LOBECHAT_IMAGES,
@@ -38,6 +39,8 @@ __all__ = [
     "LOGTO_IMAGE",
     "NAMESPACE",
     "POSTGRES_IMAGES",
+    "S3_ENV_NAMES",
+    "STORAGE_IMAGE",
     "TOP_LEVEL_KEYS",
     "ConfigError",
     "ConfigProblem",
@@ -51,6 +54,8 @@ __all__ = [
     "PulumiConfigSource",
     "SsoProvider",
     "StageConfig",
+    "StorageConfig",
+    "bucket_name_problem",
     "full_key",
     "load_stage_config",
     "secret_set_command",

@@ -6,7 +6,8 @@ every bad value, each naming its full key and saying what to do. Messages never 
 secret keys are only ever checked for presence and shape.
 
 Each section's rules live in its own module beside it (``lobechat``, ``logto``, ``postgres``, ``sso``,
-``auth``, ``publish``, ``docker_host``, ``docker_engine``, ``extra_env``, ``webhook``; shared checks in ``fields``); this
+``auth``, ``publish``, ``docker_host``, ``docker_engine``, ``extra_env``, ``webhook``, ``storage``; shared checks in
+``fields``); this
 module only orders them. A new section: a module with ``KEYS`` and a ``read_...`` function, one line in
 ``SECTION_KEYS`` and one call below.
 
@@ -22,7 +23,10 @@ import difflib
 import re
 from dataclasses import replace
 
-from components.config import auth, data_safety, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, webhook
+from components.config import (
+    auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, storage, webhook,
+)
+from components.config import data_safety, logto_database, verification
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
 from components.config.sources import ConfigSource
@@ -44,6 +48,9 @@ SECTION_KEYS = (
     docker_engine.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
+    verification.KEYS,
+    logto_database.KEYS,
+    storage.KEYS,
     data_safety.TOP_LEVEL_KEYS,
 )
 
@@ -76,10 +83,13 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     if logto_config is not None and publish_config is not None:
         logto_config = replace(logto_config, api_endpoint=logto.api_endpoint_for(logto_config, publish_config))
     docker_host_url = docker_host.read_docker_host(source, problems)
+    storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
     extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
     webhook_enabled = webhook.read_webhook(source, problems)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     health_start_interval = docker_engine.read_health_start_interval(source, problems)
+    verification_config = verification.read_verification(source, problems)
+    logto_database_config = logto_database.read_logto_database(source, problems)
     resource_prefix = _resource_prefix(source, problems, stack)
 
     if problems.count():
@@ -106,6 +116,9 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         proxy_on_docker_host=proxy_on_docker_host,
         data_safety=safety,
         health_start_interval=health_start_interval,
+        verification=verification_config,
+        logto_database=logto_database_config,
+        storage=storage_config,
     )
 
 

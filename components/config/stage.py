@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
+from components.config.logto_database import LogtoDatabaseConfig
+from components.config.verification import VerificationConfig
+from components.config.storage import STORAGE_NONE, StorageConfig
 if TYPE_CHECKING:  # data_safety imports errors, which imports this module
     from components.config.data_safety import DataSafetyConfig
 
@@ -192,6 +195,9 @@ class StageConfig:
     proxy_on_docker_host: bool = False
     health_start_interval: bool = False
     """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
+    verification: VerificationConfig = field(default_factory=VerificationConfig)
+    logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
+    storage: StorageConfig = STORAGE_NONE
     data_safety: DataSafetyConfig | None = None
 
     @property
@@ -210,6 +216,16 @@ class StageConfig:
         for origin in origins:
             if not origin.is_localhost and origin.host not in names:
                 names.append(origin.host)
+        return tuple(names)
+
+    @property
+    def lobechat_proxied_host_names(self) -> tuple[str, ...]:
+        """:attr:`proxied_host_names` plus the storage's public name (LobeChat's server calls S3 there)."""
+        names = list(self.proxied_host_names)
+        storage = self.storage
+        if self.proxy_on_docker_host and storage.mode == "container" and storage.public_host \
+                and not storage.public_host_is_localhost and storage.public_host not in names:
+            names.append(storage.public_host)
         return tuple(names)
 
     @property

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from .readiness import wait_until_ready
 from .errors import (
     LogtoAuthenticationError,
     LogtoConnectionError,
@@ -89,6 +90,10 @@ class LogtoConnection:
     backoff_base: float = 0.2
     backoff_cap: float = 5.0
     retry_after_cap: float = 30.0
+    ready_timeout: float = 0.0
+    """How long a request waits, once, for a Logto that refuses connections or answers 502/503/504
+    while its ``/api/status`` does not answer (0: no wait; the Logto resources wait 180 s)."""
+    ready_poll_interval: float = 2.0
 
     def __post_init__(self) -> None:
         endpoint = _require_http_url(
@@ -438,6 +443,21 @@ class LogtoTransport:
         """One logical request with the retry policy of the class docstring applied."""
         conn = self.connection
         attempt = 0
+        waited_for_ready = False
+
+        def wait_once(reason: str) -> bool:
+            # Logto not up yet, or restarting: one bounded wait per request, then the retries start over.
+            nonlocal waited_for_ready, attempt
+            if waited_for_ready or conn.ready_timeout <= 0:
+                return False
+            waited_for_ready = True
+            came_back = wait_until_ready(conn.endpoint, reason=reason, timeout=conn.ready_timeout,
+                                         poll_interval=conn.ready_poll_interval, request_timeout=conn.timeout,
+                                         session=_session(), sleep=_sleep)
+            if came_back:
+                attempt = 0
+            return came_back
+
         while True:
             attempt += 1
             last = attempt >= conn.max_attempts
@@ -445,6 +465,8 @@ class LogtoTransport:
                 response = _session().request(method, url, timeout=conn.timeout, **kwargs)
             except requests.exceptions.ConnectionError as exc:
                 before_sending = _failed_before_sending(exc)
+                if before_sending and wait_once("connection refused"):
+                    continue
                 if (before_sending or idempotent) and not last:
                     delay = self._backoff(attempt)
                     log.debug("%s %s: connection failed (attempt %d), retrying in %.2fs", method, path, attempt, delay)
@@ -487,7 +509,12 @@ class LogtoTransport:
             status = response.status_code
             if status in expected or status not in RETRYABLE_STATUSES:
                 return response
-            if last or not (idempotent or status in NOT_PROCESSED_STATUSES):
+            if not (idempotent or status in NOT_PROCESSED_STATUSES):
+                return response
+            if status in (502, 503, 504) and wait_once(f"HTTP {status}"):
+                response.close()
+                continue
+            if last:
                 return response
             delay = self._backoff(attempt)
             retry_after = _retry_after_seconds(response) if status in (429, 503) else None

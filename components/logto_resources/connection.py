@@ -32,6 +32,8 @@ MANAGED_BY = "lobechat-logto"
 CONNECTION_KEYS = ("logto_endpoint", "logto_client_id", "logto_client_secret", "logto_resource")
 MARKER_KEYS = ("project", "stack", "resource_name")
 CONNECTION_SECRET_OUTPUTS = ("logto_client_secret",)
+READY_TIMEOUT_S = 180.0
+"""How long a provider call waits for a Logto that is not ready (refused, 502/503/504, /api/status down)."""
 TIMEOUT_KEY = "logto_timeout"
 """Optional per-request timeout in seconds; client-side tuning only, so not part of any diff."""
 
@@ -106,6 +108,9 @@ def connection_from_props(props: Mapping[str, Any]) -> LogtoConnection:
         client_secret=props.get("logto_client_secret"),  # type: ignore[arg-type]
         resource=props.get("logto_resource") or SELF_HOSTED_RESOURCE,
         timeout=props.get(TIMEOUT_KEY) or 10.0,
+        # During `pulumi up` Logto may still be starting or restarting (its Postgres restarted):
+        # wait for it, bounded and reporting progress, instead of failing the first call.
+        ready_timeout=READY_TIMEOUT_S,
     )
 
 

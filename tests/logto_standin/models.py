@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from . import webhooks
 
@@ -462,6 +462,9 @@ class LogtoState:
     hook_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_ms: Callable[[], int] = _now_ms
+    delivery_aliases: dict[str, str] = field(default_factory=dict)
+    """``host:port`` -> ``host:port`` for outgoing deliveries: a name that resolves inside the Docker
+    network (a container alias such as ``lobe.localhost:3210``) mapped to where the test serves it."""
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -951,10 +954,17 @@ class LogtoState:
                 "userAgent": "fake-user-agent", "path": "/fake-path/:id", "method": "POST", "status": 200,
                 "params": {"id": "fake-id"}, "data": {"result": "success"},
             }
-            result = webhooks.deliver(config["url"], config.get("headers") or {}, payload, signing_key,
+            result = webhooks.deliver(self.delivery_url(config["url"]), config.get("headers") or {}, payload, signing_key,
                                       timeout=self.delivery_timeout)
             if not result.ok:
                 raise ApiError(422, "hook.send_test_payload_failed", f"Failed to send test payload: {result.error}")
+
+    def delivery_url(self, url: str) -> str:
+        """``url`` with its ``host:port`` replaced per ``delivery_aliases`` (unchanged when not aliased)."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = self.delivery_aliases.get(f"{parts.hostname}:{port}")
+        return urlunsplit((parts.scheme, target, parts.path, parts.query, parts.fragment)) if target else url
 
     # ---- users -------------------------------------------------------------------------------------
 
@@ -1083,7 +1093,7 @@ class LogtoState:
 
     def _deliver(self, pending: list[PendingDelivery]) -> None:
         for delivery in pending:
-            result = webhooks.deliver(delivery.url, delivery.headers, delivery.payload, delivery.signing_key,
+            result = webhooks.deliver(self.delivery_url(delivery.url), delivery.headers, delivery.payload, delivery.signing_key,
                                       timeout=self.delivery_timeout)
             key = f"TriggerHook.{delivery.event}"
             log_payload: dict[str, Any] = {

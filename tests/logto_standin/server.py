@@ -244,7 +244,7 @@ def _token(logto: LogtoStandIn, request: Request) -> Response:
 
 @_route("GET", "/oidc/.well-known/openid-configuration", auth=False)
 def _discovery(logto: LogtoStandIn, request: Request) -> Response:
-    return Response(200, openid_configuration(logto.endpoint))
+    return Response(200, openid_configuration(logto.public_endpoint or logto.endpoint))
 
 
 @_route("GET", "/api/status", auth=False)
@@ -403,12 +403,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, standin: LogtoStandIn) -> None:
+    def __init__(self, standin: LogtoStandIn, port: int = 0) -> None:
         self.standin = standin
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         self.accepted_connections = 0
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
+        super().__init__(("127.0.0.1", port), _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
@@ -541,7 +541,11 @@ class LogtoStandIn:
         management_resource: str = MANAGEMENT_API_RESOURCE,
         check_openapi: bool = True,
         logto_version: str = RECORDED_LOGTO_VERSION,
+        public_endpoint: str | None = None,
     ) -> None:
+        # Logto's ENDPOINT when it differs from where the test reaches the stand-in (e.g.
+        # http://auth.localhost:3001): discovery advertises and tokens carry <public_endpoint>/oidc.
+        self.public_endpoint = public_endpoint.rstrip("/") if public_endpoint else None
         self.state = LogtoState(management_resource=management_resource, token_ttl=token_ttl)
         self.answer_as(logto_version)
         self.faults = FaultInjector()
@@ -569,14 +573,14 @@ class LogtoStandIn:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> LogtoStandIn:
-        """Bind 127.0.0.1 on a free port and serve from a daemon thread."""
+    def start(self, port: int = 0) -> LogtoStandIn:
+        """Bind 127.0.0.1 on a free port (or ``port``) and serve from a daemon thread."""
         if self._server is not None:
             return self
         if self._contract is not None:
             self._contract.preload()  # pay the 1.9 MB parse before the first request, not during it
-        self._server = _Server(self)
-        self.state.issuer = self.endpoint + "/oidc"
+        self._server = _Server(self, port)
+        self.state.issuer = (self.public_endpoint or self.endpoint) + "/oidc"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"logto-standin-{self.port}", daemon=True)
         self._thread.start()
@@ -593,6 +597,11 @@ class LogtoStandIn:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+
+    def restart(self, port: int) -> None:
+        """Serve again on ``port`` with the same state: Logto back after a restart (its database kept)."""
+        self.stop()
+        self.start(port)
 
     def __enter__(self) -> LogtoStandIn:
         return self.start()
@@ -616,8 +625,8 @@ class LogtoStandIn:
 
     @property
     def issuer(self) -> str:
-        """The OIDC issuer, ``endpoint + "/oidc"``."""
-        return self.endpoint + "/oidc"
+        """The OIDC issuer, ``endpoint + "/oidc"`` (``public_endpoint + "/oidc"`` when set)."""
+        return (self.public_endpoint or self.endpoint) + "/oidc"
 
     @property
     def connections_accepted(self) -> int:
