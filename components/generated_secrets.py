@@ -165,10 +165,12 @@ class RandomSecret(Resource, module="generated", name="RandomSecret"):
         *,
         length: int = 32,
         alphabet: str = ALPHANUMERIC,
-        keepers: Mapping[str, pulumi.Input[str]] | None = None,
+        keepers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"length": length, "alphabet": alphabet, "keepers": dict(keepers or {}), "value": None}
+        # keepers may be an Output (e.g. built from a rotation generation): passed through as is.
+        keepers_input = dict(keepers) if isinstance(keepers, Mapping) else (keepers if keepers is not None else {})
+        props = {"length": length, "alphabet": alphabet, "keepers": keepers_input, "value": None}
         super().__init__(RandomSecretProvider(), resource_name, props, _secret_opts(opts, ["value"]))
         # additional_secret_outputs is not applied under mocks; keep the secretness visible to tests too.
         self.value = pulumi.Output.secret(self.value)

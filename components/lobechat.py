@@ -94,6 +94,7 @@ class LobeChatServer(pulumi.ComponentResource):
         proxied_host_names: Sequence[str] = (),
         health_start_interval: bool = False,
         secrets: Sequence[pulumi.Input[str]] = (),
+        extra_aliases: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:lobechat:LobeChatServer", resource_name, None, opts)
@@ -113,7 +114,9 @@ class LobeChatServer(pulumi.ComponentResource):
             image=self.image.image_id,
             envs=pulumi.Output.secret(envs),
             ports=ports,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(url))],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=network_name, aliases=[*network_aliases(url), *extra_aliases]
+            )],
             hosts=host_gateway_entries(proxied_host_names),
             healthcheck=lobechat_healthcheck(generation, start_interval=health_start_interval),
             restart="unless-stopped",

@@ -22,6 +22,7 @@ the stack output ``lobechatUrl`` resolves once LobeChat answers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,12 +32,22 @@ import pulumi_docker as docker
 
 from components.config import POSTGRES_IMAGES, StageConfig
 from components.file_storage import FileStorage, StorageOutputs
+from components.config.rotation import CLIENT_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
+from components.aws_publication import AwsSecretPublication, client_secret_document
+from components.clock import iso
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
 from components.lobechat import LobeChatServer
 from components.lobechat_env import LobeChatEnvInputs, build_lobechat_env, container_envs, env_output
 from components.logto_api.transport import management_resource
 from components.logto_bootstrap import ManagementCredentialBootstrap
-from components.logto_resources import LogtoApplication, LogtoConnectionArgs, LogtoWebhook
+from components.logto_resources import (
+    LobeChatSecretLease,
+    LogtoApplication,
+    LogtoApplicationSecret,
+    LogtoConnectionArgs,
+    LogtoWebhook,
+)
+from components.logto_resources.webhook import marker_header_value
 from components.logto_server import LogtoServer
 from components.network import StageNetwork
 from components.platform_data_safety import (
@@ -50,6 +61,8 @@ from components.data_safety import DataSafety
 from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
 from components.verification.during_up import stage_verification, target_output
+from components.rotation_state import SecretRotation
+from components.secret_rotation import client_secret_name, hook_alias, hook_url, session_keepers
 
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
@@ -73,6 +86,7 @@ class PlatformOutputs:
     verification_target: pulumi.Output[dict[str, Any]] | None = None
     verification: pulumi.Output[str] | None = None
     storage: StorageOutputs | None = None
+    rotation: pulumi.Output[dict[str, Any]] | None = None
     data_safety: Mapping[str, Any] = field(default_factory=dict)
 
     def as_exports(self) -> dict[str, Any]:
@@ -101,6 +115,8 @@ class PlatformOutputs:
             exports["storageSecretAccessKey"] = pulumi.Output.secret(self.storage.admin_secret_access_key)
             if self.storage.internal_endpoint is not None:
                 exports["storageInternalEndpoint"] = self.storage.internal_endpoint
+        if self.rotation is not None:
+            exports["rotation"] = self.rotation
         exports.update(self.data_safety)
         return exports
 
@@ -208,6 +224,17 @@ class Platform(pulumi.ComponentResource):
         # --- LobeChat's application and webhook in Logto ---------------------------------------
         logto_opts = pulumi.ResourceOptions(parent=self, depends_on=waits_for_logto)
         urls = config.urls
+        policy = config.rotation
+        rotations = {
+            CLIENT_SECRET: SecretRotation(
+                "rotation-client-secret", secret=CLIENT_SECRET, max_age_seconds=policy.client_secret.max_age_seconds,
+                request=policy.client_secret.request, lifetime_seconds=policy.client_secret_lifetime_seconds(),
+                opts=child,
+            ),
+            SESSION_SECRET: SecretRotation(
+                "rotation-session-secret", secret=SESSION_SECRET, request=policy.session_secret.request, opts=child
+            ),
+        }
         application = LogtoApplication(
             "lobechat-application",
             connection=connection,
@@ -217,16 +244,36 @@ class Platform(pulumi.ComponentResource):
             post_sign_out_redirect_uris=[urls.post_sign_out_redirect_uri],
             cors_allowed_origins=[urls.cors_origin],
             app_type="Traditional",
+            # The client secret LobeChat holds is the rotated one below; a deleted Default secret stays deleted.
+            manage_default_secret=False,
+            opts=logto_opts,
+        )
+        client_secret = LogtoApplicationSecret(
+            "lobechat-client-secret",
+            connection=connection,
+            application_id=application.app_id,
+            secret_name=rotations[CLIENT_SECRET].generation.apply(client_secret_name),
+            expires_at=rotations[CLIENT_SECRET].expires_at,
             opts=logto_opts,
         )
         webhook: LogtoWebhook | None = None
+        webhook_alias: pulumi.Output[str] | None = None
         if config.webhook_enabled:
+            rotations[WEBHOOK_SIGNING_KEY] = key_rotation = SecretRotation(
+                "rotation-webhook-signing-key", secret=WEBHOOK_SIGNING_KEY,
+                max_age_seconds=policy.webhook_signing_key.max_age_seconds,
+                request=policy.webhook_signing_key.request, opts=child,
+            )
+            webhook_alias = key_rotation.generation.apply(hook_alias)
             webhook = LogtoWebhook(
                 "lobechat-webhook",
                 connection=connection,
                 name=f"LobeChat ({config.stack}) user sync",
-                url=urls.webhook_url,
+                # With key rotation each key generation's hook reaches only the containers holding that key.
+                url=webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url,
                 events=list(config.webhook_events),
+                key_generation=key_rotation.generation,
+                lease_application="lobechat-application",
                 opts=logto_opts,
             )
 
@@ -244,15 +291,34 @@ class Platform(pulumi.ComponentResource):
                 opts=child,
             )
         storage_outputs = self.storage.outputs if self.storage is not None else None
+        if policy.aws is not None:
+            # LobeChat deployed elsewhere reads the current values from AWS Secrets Manager.
+            publish_opts = pulumi.ResourceOptions(parent=self)
+            if policy.aws.client_secret_name:
+                AwsSecretPublication(
+                    "aws-client-secret", secret_name=policy.aws.client_secret_name, region=policy.aws.region,
+                    endpoint_url=policy.aws.endpoint_url, opts=publish_opts,
+                    value=pulumi.Output.all(application.client_id, client_secret.value, client_secret.secret_name).apply(
+                        lambda v: client_secret_document(v[0], v[1], v[2], config.logto.issuer)),
+                )
+            if policy.aws.webhook_signing_key_name and webhook is not None:
+                AwsSecretPublication(
+                    "aws-webhook-signing-key", secret_name=policy.aws.webhook_signing_key_name,
+                    region=policy.aws.region, endpoint_url=policy.aws.endpoint_url, opts=publish_opts,
+                    value=webhook.signing_key.apply(lambda key: json.dumps({"signingKey": key})),
+                )
 
         # --- LobeChat ---------------------------------------------------------------------------
-        session_secret = RandomSecret("lobechat-session-secret", length=SESSION_SECRET_LENGTH, opts=child)
+        session_secret = RandomSecret(
+            "lobechat-session-secret", length=SESSION_SECRET_LENGTH,
+            keepers=rotations[SESSION_SECRET].generation.apply(session_keepers), opts=child,
+        )
         jwks = RsaJwks("lobechat-jwks", opts=child) if config.generation == 2 else None
         env = build_lobechat_env(
             config,
             LobeChatEnvInputs(
                 client_id=application.client_id,
-                client_secret=application.client_secret,
+                client_secret=client_secret.value,
                 webhook_signing_key=webhook.signing_key if webhook is not None else None,
                 session_secret=session_secret.value,
                 key_vaults_secret=key_vaults_secret_value,
@@ -271,18 +337,34 @@ class Platform(pulumi.ComponentResource):
             publish=config.publish,
             name_prefix=prefix,
             # The environment already waits for the application, the webhook and the bucket (their outputs).
+            # The environment already waits for the application, the secret and the webhook (their outputs).
             depends_on=database_ready,
             proxied_host_names=config.lobechat_proxied_host_names,
             health_start_interval=config.health_start_interval,
             secrets=[
-                application.client_secret,
+                client_secret.value,
                 session_secret.value,
                 key_vaults_secret_value,
                 lobechat_db_url,
                 *([webhook.signing_key] if webhook is not None else []),
                 *([storage_outputs.secret_access_key] if storage_outputs is not None else []),
             ],
+            extra_aliases=[webhook_alias] if webhook_alias is not None else [],
             opts=child,
+        )
+        # Once that LobeChat is healthy: what it holds, and the sweep of what nothing holds any more.
+        LobeChatSecretLease(
+            "lobechat-secret-lease",
+            connection=connection,
+            application_id=application.app_id,
+            client_secret_name=client_secret.secret_name,
+            # Known only once the new LobeChat passed its readiness wait.
+            container_id=pulumi.Output.all(self.lobechat.container.id, self.lobechat.ready).apply(lambda v: v[0]),
+            key_generation=rotations[WEBHOOK_SIGNING_KEY].generation if webhook is not None else None,
+            hook_marker=marker_header_value(
+                {"project": pulumi.get_project(), "stack": config.stack, "resource_name": "lobechat-webhook"}
+            ) if webhook is not None else None,
+            opts=logto_opts,
         )
 
         verification_target = target_output(
@@ -309,16 +391,32 @@ class Platform(pulumi.ComponentResource):
             logto_admin_url=config.logto.admin_console_url,
             issuer=config.logto.issuer,
             client_id=application.client_id,
-            client_secret=pulumi.Output.secret(application.client_secret),
+            client_secret=pulumi.Output.secret(client_secret.value),
             webhook_signing_key=pulumi.Output.secret(webhook.signing_key) if webhook is not None else None,
             lobechat_environment=environment,
             verification_target=verification_target,
             verification=verification,
             storage=storage_outputs,
+            rotation=rotation_status(rotations),
         )
         if self.data_safety is not None and postgres is not None:
             self.outputs = replace(self.outputs, data_safety=data_safety_exports(config, self.data_safety, postgres, key_vaults_secret_value))
         self.register_outputs(self.outputs.as_exports())
+
+
+def rotation_status(rotations: dict[str, SecretRotation]) -> pulumi.Output[dict[str, Any]]:
+    """Stack output ``rotation``: per secret its generation, when it rotated, when it is due and why (no secret)."""
+    return pulumi.Output.all(
+        **{
+            name: pulumi.Output.all(r.generation, r.rotated_at, r.next_due_at, r.reason)
+            for name, r in rotations.items()
+        }
+    ).apply(
+        lambda values: {
+            name: {"generation": g, "rotatedAt": iso(at) if at is not None else None, "nextDueAt": due, "reason": why}
+            for name, (g, at, due, why) in values.items()
+        }
+    )
 
 
 def build_platform(config: StageConfig) -> PlatformOutputs:

@@ -351,7 +351,8 @@ class Deployment:
     def _owned_app_rows(self) -> list[dict[str, Any]]:
         return [
             app for app in self.standin.state.applications.values()
-            if app["type"] == "Traditional" and app.get("customData") == MARKER
+            if app["type"] == "Traditional"
+            and {k: (app.get("customData") or {}).get(k) for k in MARKER} == MARKER
         ]
 
     def owned_app_ids(self) -> list[str]:

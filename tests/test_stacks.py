@@ -298,7 +298,13 @@ def test_application_uris_derive_from_lobechat_url(run):
 
 def test_webhook_url_and_events_follow_lobechat_url_and_generation(run):
     hook = run.one(LOGTO_WEBHOOK, "lobechat-webhook")
-    assert hook.plain("url") == f"{cfg(run, 'lobechatUrl')}/api/webhooks/logto"
+    if "webhookSigningKey" in (cfg(run, "rotation", {}) or {}).get("maxAge", {}):
+        # Key rotation: each key generation's hook reaches only the LobeChat containers holding its key.
+        assert hook.plain("url") == "http://lobechat-hook-0:3210/api/webhooks/logto"
+        aliases = container(run, "lobechat").plain("networksAdvanced")[0]["aliases"]
+        assert "lobechat-hook-0" in aliases
+    else:
+        assert hook.plain("url") == f"{cfg(run, 'lobechatUrl')}/api/webhooks/logto"
     expected = ["User.Data.Updated"] + (["User.SuspensionStatus.Updated"] if generation(run) == 2 else [])
     assert hook.plain("events") == expected
     assert "signing_key" in hook.additional_secret_outputs
@@ -508,7 +514,7 @@ STORAGE_OUTPUTS = {"storageBucket", "storageEndpoint", "storageRegion", "storage
 def test_stack_exports_every_output(run):
     expected = {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
-        "webhookSigningKey", "lobechatEnvironment", "verificationTarget",
+        "webhookSigningKey", "lobechatEnvironment", "verificationTarget", "rotation",
     } | DATA_SAFETY_OUTPUTS
     if storage_on(run):
         expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())

@@ -27,6 +27,7 @@ from components.config import (
     auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, storage, webhook,
 )
 from components.config import data_safety, logto_database, verification
+from components.config import rotation
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
 from components.config.sources import ConfigSource
@@ -52,6 +53,7 @@ SECTION_KEYS = (
     logto_database.KEYS,
     storage.KEYS,
     data_safety.TOP_LEVEL_KEYS,
+    rotation.KEYS,
 )
 
 TOP_LEVEL_KEYS = frozenset().union(*SECTION_KEYS)
@@ -86,6 +88,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
     extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
     webhook_enabled = webhook.read_webhook(source, problems)
+    rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     health_start_interval = docker_engine.read_health_start_interval(source, problems)
     verification_config = verification.read_verification(source, problems)
@@ -119,6 +122,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         verification=verification_config,
         logto_database=logto_database_config,
         storage=storage_config,
+        rotation=rotation_config,
     )
 
 

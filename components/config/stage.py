@@ -12,6 +12,7 @@ import pulumi
 from components.config.logto_database import LogtoDatabaseConfig
 from components.config.verification import VerificationConfig
 from components.config.storage import STORAGE_NONE, StorageConfig
+from components.config.rotation import RotationConfig
 if TYPE_CHECKING:  # data_safety imports errors, which imports this module
     from components.config.data_safety import DataSafetyConfig
 
@@ -198,6 +199,7 @@ class StageConfig:
     verification: VerificationConfig = field(default_factory=VerificationConfig)
     logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     storage: StorageConfig = STORAGE_NONE
+    rotation: RotationConfig = field(default_factory=RotationConfig)
     data_safety: DataSafetyConfig | None = None
 
     @property

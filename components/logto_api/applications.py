@@ -6,9 +6,10 @@ of a Logto ZodError (or worse, a half-applied change).
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote, urlsplit
+
+from components import clock
 
 from .errors import LogtoInputError
 from .transport import LogtoTransport
@@ -78,7 +79,7 @@ def validate_expires_at(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise LogtoInputError("expires_at", "must be epoch milliseconds (an integer) or None")
     millis = int(value)
-    if millis <= int(time.time() * 1000):
+    if millis <= int(clock.now() * 1000):
         raise LogtoInputError("expires_at", f"{millis} is not in the future (epoch milliseconds)")
     return millis
 

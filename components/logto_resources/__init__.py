@@ -11,6 +11,7 @@ from .application import LogtoApplication, LogtoApplicationProvider
 from .application_secret import LogtoApplicationSecret, LogtoApplicationSecretProvider
 from .connection import MANAGED_BY, LogtoConnectionArgs
 from .listing_cache import clear_listing_cache
+from .secret_lease import LobeChatSecretLease, LobeChatSecretLeaseProvider
 from .webhook import MARKER_HEADER, LogtoWebhook, LogtoWebhookProvider
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "LogtoApplicationProvider",
     "LogtoApplicationSecret",
     "LogtoApplicationSecretProvider",
+    "LobeChatSecretLease",
+    "LobeChatSecretLeaseProvider",
     "LogtoConnectionArgs",
     "LogtoWebhook",
     "LogtoWebhookProvider",

@@ -90,7 +90,9 @@ class LogtoApplicationProvider(ResourceProvider):
         if adopt_id and (is_unknown(adopt_id) or adopt_id != id_):
             replaces.append("adopt_id")
         changed = [k for k in (*DESIRED_KEYS, *MARKER_KEYS, *CONNECTION_KEYS) if differs(olds, news, k)]
-        missing_secret = not olds.get("client_secret") and olds.get("app_type") not in PUBLIC_CLIENT_TYPES
+        missing_secret = (
+            not olds.get("client_secret") and olds.get("app_type") not in PUBLIC_CLIENT_TYPES and _manages_default(news)
+        )
         return DiffResult(changes=bool(replaces or changed or missing_secret), replaces=replaces)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -100,7 +102,7 @@ class LogtoApplicationProvider(ResourceProvider):
         adopt_id = props.get("adopt_id")
         if adopt_id:
             app = _adopt(api, adopt_id, props)
-            secret = _ensure_default_secret(api, app)
+            secret = _ensure_default_secret(api, app, create_missing=_manages_default(props))
         else:
             app, secret = _take_over_or_create(api, props)
         return CreateResult(app["id"], _outputs(props, app, secret))
@@ -123,7 +125,7 @@ class LogtoApplicationProvider(ResourceProvider):
             app = _apply(api, id_, news)
         else:
             app = api.applications.get(id_)
-        secret = _ensure_default_secret(api, app)
+        secret = _ensure_default_secret(api, app, create_missing=_manages_default(news))
         return UpdateResult({**olds, **news, **_outputs(news, app, secret)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -271,10 +273,10 @@ def _take_over_or_create(api: ManagementApi, props: Mapping[str, Any]) -> tuple[
         owned = _find_owned(api, props, fresh=fresh)
         if owned is None:
             app = _create_without_duplicate(api, props)
-            return app, _ensure_default_secret(api, app)
+            return app, _ensure_default_secret(api, app, create_missing=_manages_default(props))
         try:
             app = owned if _in_desired_state(owned, props) else _apply(api, owned["id"], props, live=owned)
-            return app, _ensure_default_secret(api, app)
+            return app, _ensure_default_secret(api, app, create_missing=_manages_default(props))
         except LogtoNotFoundError:
             listing_cache.forget(api, LISTING_KIND)
             if fresh:
@@ -313,16 +315,22 @@ def _post_without_duplicate(api: ManagementApi, props: Mapping[str, Any]) -> dic
     )
 
 
-def _ensure_default_secret(api: ManagementApi, app: Mapping[str, Any]) -> str:
+def _manages_default(props: Mapping[str, Any]) -> bool:
+    return props.get("manage_default_secret") is not False
+
+
+def _ensure_default_secret(api: ManagementApi, app: Mapping[str, Any], *, create_missing: bool = True) -> str:
     """The value of "Default secret", created when missing (the app's own ``secret`` is internal).
 
-    Public clients (SPA, Native) have no secret at all: "".
+    Public clients (SPA, Native) have no secret at all: "". With ``create_missing`` False (the
+    client secret is rotated through ``LogtoApplicationSecret``, which deletes the Default secret at
+    the first rotation) a missing one stays missing: "".
     """
     if app.get("type") in PUBLIC_CLIENT_TYPES:
         return ""
     value = api.applications.default_secret(app["id"])
-    if value:
-        return value
+    if value or not create_missing:
+        return value or ""
     return api.applications.create_secret(app["id"], DEFAULT_SECRET_NAME)["value"]
 
 
@@ -349,6 +357,7 @@ class LogtoApplication(pulumi.dynamic.Resource, module="logto", name="Applicatio
         description: pulumi.Input[str] | None = None,
         app_type: pulumi.Input[str] = "Traditional",
         adopt_id: pulumi.Input[str] | None = None,
+        manage_default_secret: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -361,6 +370,7 @@ class LogtoApplication(pulumi.dynamic.Resource, module="logto", name="Applicatio
             "post_sign_out_redirect_uris": _as_list(post_sign_out_redirect_uris),
             "cors_allowed_origins": _as_list(cors_allowed_origins),
             "adopt_id": adopt_id,
+            "manage_default_secret": manage_default_secret,
             "app_id": None,
             "client_id": None,
             "client_secret": None,

@@ -11,6 +11,7 @@ existing secret over instead of failing.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Mapping
 
 import pulumi
@@ -18,6 +19,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from components.logto_api import LogtoError, LogtoInputError, LogtoNotFoundError, ManagementApi, validate_name
 
+from .secret_lease import held
 from .connection import (
     CONNECTION_KEYS,
     InputProblems,
@@ -29,6 +31,8 @@ from .connection import (
     is_unknown,
     secret_outputs_opts,
 )
+
+log = logging.getLogger(__name__)
 
 INPUT_KEYS = ("application_id", "secret_name", "expires_at", *CONNECTION_KEYS)
 SECRET_OUTPUTS = ("value",)
@@ -155,9 +159,18 @@ class LogtoApplicationSecretProvider(ResourceProvider):
         return UpdateResult({**olds, **news, **_outputs(news, secret)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Delete the secret; already gone (or its application gone) counts as done."""
+        """Delete the secret; already gone (or its application gone) counts as done.
+
+        A secret that the running LobeChat still holds (``LobeChatSecretLease``) is kept: that happens
+        when a run failed between creating its successor and rolling LobeChat onto it, and Pulumi
+        deletes pending deletes first in the next run. The lease sweeps it once nothing holds it.
+        """
+        api = api_from_props(props)
+        if held(api, props["application_id"]).get("clientSecret") == props["secret_name"]:
+            log.info("secret %r is still held by the running LobeChat; left for the lease to sweep", props["secret_name"])
+            return
         try:
-            api_from_props(props).applications.delete_secret(props["application_id"], props["secret_name"])
+            api.applications.delete_secret(props["application_id"], props["secret_name"])
         except LogtoNotFoundError:
             pass
 

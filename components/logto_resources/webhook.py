@@ -7,6 +7,13 @@ exact (name + URL would also match a hand-made hook pointing at the same receive
 harmless: receivers ignore unknown headers. ``create`` looks for it before creating and after a
 create whose response was lost, so re-running ``pulumi up`` never leaves a second hook. The header
 is hidden from the ``headers`` output and may not be set by the user.
+
+Key rotation: a hook has exactly one signing key, and ``PATCH .../signing-key`` kills the old one at
+once, so a new key means a new hook. ``key_generation`` (0 by default) names the key's generation:
+a new value *replaces* the hook, create-before-delete, so both hooks deliver while LobeChat is rolled
+onto the new key, and the old hook is deleted last. The marker of a generation above 0 ends in
+``@k<generation>`` so that the two hooks of an overlap are told apart (a lost create adopts its own
+generation's hook, never the old one).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from components.logto_api import (
 )
 
 from . import listing_cache
+from .secret_lease import held_by_owned_application
 from .connection import (
     CONNECTION_KEYS,
     MANAGED_BY,
@@ -49,23 +57,35 @@ log = logging.getLogger(__name__)
 
 MARKER_HEADER = "x-managed-by"
 DESIRED_KEYS = ("name", "url", "events", "headers", "enabled")
-INPUT_KEYS = (*DESIRED_KEYS, "adopt_id", *MARKER_KEYS, *CONNECTION_KEYS)
+INPUT_KEYS = (*DESIRED_KEYS, "adopt_id", "key_generation", *MARKER_KEYS, *CONNECTION_KEYS)
 SECRET_OUTPUTS = ("signing_key",)
 LISTING_KIND = "hooks"
 """Kind of this resource's listing in ``listing_cache``."""
 
 
+def key_generation(props: Mapping[str, Any]) -> int:
+    """The hook's key generation (0 when unset)."""
+    value = props.get("key_generation")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
 def marker_header_value(props: Mapping[str, Any]) -> str:
-    """``lobechat-logto/<project>/<stack>/<resource>`` for this hook."""
-    return f"{MANAGED_BY}/{props.get('project') or ''}/{props.get('stack') or ''}/{props.get('resource_name') or ''}"
+    """``lobechat-logto/<project>/<stack>/<resource>[@k<generation>]`` for this hook."""
+    generation = key_generation(props)
+    suffix = f"@k{generation}" if generation else ""
+    return f"{MANAGED_BY}/{props.get('project') or ''}/{props.get('stack') or ''}/{props.get('resource_name') or ''}{suffix}"
 
 
-def _marker_props(headers: Mapping[str, Any]) -> dict[str, str]:
+def _marker_props(headers: Mapping[str, Any]) -> dict[str, Any]:
     value = next((v for k, v in headers.items() if k.lower() == MARKER_HEADER), None)
     if isinstance(value, str):
         parts = value.split("/", 3)
         if len(parts) == 4 and parts[0] == MANAGED_BY:
-            return {"project": parts[1], "stack": parts[2], "resource_name": parts[3]}
+            resource, _, generation = parts[3].rpartition("@k")
+            if resource and generation.isdigit():
+                return {"project": parts[1], "stack": parts[2], "resource_name": resource,
+                        "key_generation": int(generation)}
+            return {"project": parts[1], "stack": parts[2], "resource_name": parts[3], "key_generation": 0}
     return {"project": "", "stack": "", "resource_name": ""}
 
 
@@ -83,6 +103,7 @@ def _outputs(props: Mapping[str, Any], hook: Mapping[str, Any]) -> dict[str, Any
     return {
         **connection_outputs(props),
         "adopt_id": props.get("adopt_id"),
+        "lease_application": props.get("lease_application"),
         "name": hook.get("name"),
         "url": config.get("url"),
         "events": list(hook.get("events") or []),
@@ -110,6 +131,12 @@ def _problems(props: Mapping[str, Any]) -> InputProblems:
     adopt_id = props.get("adopt_id")
     if adopt_id is not None and not is_unknown(adopt_id) and (not isinstance(adopt_id, str) or not adopt_id):
         problems.add("adopt_id", "must be a hook id or None")
+    generation = props.get("key_generation")
+    if generation is not None and not is_unknown(generation) and (
+        isinstance(generation, bool) or not isinstance(generation, (int, float)) or generation < 0
+        or int(generation) != generation
+    ):
+        problems.add("key_generation", "must be a whole number from 0")
     return problems
 
 
@@ -128,9 +155,12 @@ class LogtoWebhookProvider(ResourceProvider):
         return CheckResult(news, _problems(news).failures())
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Everything updates in place (Logto's PATCH replaces ``config`` wholesale); a new adopt_id replaces."""
+        """Everything updates in place (Logto's PATCH replaces ``config`` wholesale); a new adopt_id or
+        key generation replaces (create-before-delete: the old hook delivers until it is deleted last)."""
         adopt_id = news.get("adopt_id")
         replaces = ["adopt_id"] if adopt_id and (is_unknown(adopt_id) or adopt_id != id_) else []
+        if is_unknown(news.get("key_generation")) or key_generation(olds) != key_generation(news):
+            replaces.append("key_generation")
         changed = [
             k for k in ("name", "url", "headers", "enabled", *MARKER_KEYS, *CONNECTION_KEYS) if differs(olds, news, k)
         ]
@@ -178,8 +208,14 @@ class LogtoWebhookProvider(ResourceProvider):
         return UpdateResult({**olds, **news, **_outputs(news, hook)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Delete the hook; already gone counts as done."""
+        """Delete the hook; already gone counts as done. A hook whose key the running LobeChat still
+        holds (the ``LobeChatSecretLease`` on this stack's application ``lease_application``, a
+        resource name) is kept for the lease to sweep."""
         api = api_from_props(props)
+        lease_app = props.get("lease_application")
+        if lease_app and held_by_owned_application(api, props, lease_app).get("keyGeneration") == key_generation(props):
+            log.info("hook %s delivers to the running LobeChat's key; left for the lease to sweep", id_)
+            return
         try:
             api.hooks.delete(id_)
         except LogtoNotFoundError:
@@ -311,6 +347,8 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
         headers: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None = None,
         enabled: pulumi.Input[bool] = True,
         adopt_id: pulumi.Input[str] | None = None,
+        key_generation: pulumi.Input[int] | None = None,
+        lease_application: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -322,6 +360,8 @@ class LogtoWebhook(pulumi.dynamic.Resource, module="logto", name="Webhook"):
             "headers": dict(headers) if isinstance(headers, Mapping) else (headers if headers is not None else {}),
             "enabled": enabled,
             "adopt_id": adopt_id,
+            "key_generation": key_generation,
+            "lease_application": lease_application,
             "hook_id": None,
             "signing_key": None,
         }

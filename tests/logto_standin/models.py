@@ -465,6 +465,9 @@ class LogtoState:
     delivery_aliases: dict[str, str] = field(default_factory=dict)
     """``host:port`` -> ``host:port`` for outgoing deliveries: a name that resolves inside the Docker
     network (a container alias such as ``lobe.localhost:3210``) mapped to where the test serves it."""
+    resolve_url: Callable[[str], str | None] | None = None
+    """Name resolution of delivery URLs as Logto's container sees it (e.g. Docker network aliases):
+    the URL to connect to instead, or None when the host name does not resolve. None: as given."""
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -1093,8 +1096,12 @@ class LogtoState:
 
     def _deliver(self, pending: list[PendingDelivery]) -> None:
         for delivery in pending:
-            result = webhooks.deliver(self.delivery_url(delivery.url), delivery.headers, delivery.payload, delivery.signing_key,
-                                      timeout=self.delivery_timeout)
+            target = self.resolve_url(delivery.url) if self.resolve_url is not None else self.delivery_url(delivery.url)
+            if target is None:
+                result = webhooks.DeliveryResult(None, error="TypeError: fetch failed")  # getaddrinfo ENOTFOUND
+            else:
+                result = webhooks.deliver(target, delivery.headers, delivery.payload, delivery.signing_key,
+                                          timeout=self.delivery_timeout)
             key = f"TriggerHook.{delivery.event}"
             log_payload: dict[str, Any] = {
                 "key": key, "result": "Success" if result.ok else "Error", "hookId": delivery.hook_id,
