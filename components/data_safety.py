@@ -33,6 +33,7 @@ from components.backup_script import (
     snapshot_name,
 )
 from components.config.data_safety import DataSafetyConfig
+from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import readable_container_logs
 from components.stage_record import StageRecord, orphan_warning
 
@@ -80,6 +81,7 @@ def _one_shot(
     network_name: pulumi.Input[str],
     volumes: list[docker.ContainerVolumeArgs],
     copy_script: bool = False,
+    memory_mb: int = 256,
     opts: pulumi.ResourceOptions,
 ) -> docker.Container:
     run = " ".join(["sh", SCRIPT_PATH_IN_CONTAINER, *mode_args])
@@ -95,6 +97,8 @@ def _one_shot(
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in {SCRIPT_HASH_LABEL: backup_script_sha256(), **labels}.items()],
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
         volumes=volumes,
+        security_opts=SECURITY_OPTS,
+        memory=memory_mb,
         attach=True,
         logs=True,
         must_run=False,
@@ -127,10 +131,12 @@ class DataSafety(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         password: pulumi.Input[str],
         key_vaults_secret: pulumi.Input[str],
+        one_shot_memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:datasafety:DataSafety", resource_name, None, opts)
         self._config = config
+        self._memory_mb = one_shot_memory_mb
         self._network_name = network_name
         self._password = password
         self._name_prefix = name_prefix
@@ -181,6 +187,7 @@ class DataSafety(pulumi.ComponentResource):
             network_name=network_name,
             volumes=[self._backup_mount],
             copy_script=True,
+            memory_mb=one_shot_memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.record]),
         )
         outcome = pulumi.Output.all(self.snapshot.exit_code, self.snapshot.container_logs, self.snapshot.urn).apply(
@@ -205,6 +212,7 @@ class DataSafety(pulumi.ComponentResource):
             labels={"lobechat-logto.restore-from": name, "lobechat-logto.role": "restore"},
             network_name=self._network_name,
             volumes=[self._backup_mount],
+            memory_mb=self._memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres_ready]),
         )
         outcome = pulumi.Output.all(self.restore.exit_code, self.restore.container_logs, self.restore.urn).apply(
@@ -232,6 +240,8 @@ class DataSafety(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256())],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self._network_name)],
             volumes=[self._backup_mount],
+            security_opts=SECURITY_OPTS,
+            memory=self._memory_mb,
             restart="unless-stopped",
             # A backup under way finishes its current dump before the container goes.
             stop_timeout=STOP_GRACE_SECONDS,

@@ -14,7 +14,7 @@ import pulumi
 
 from components.config import PublishConfig, StorageConfig
 from components.config.storage import DEFAULT_FILE_PATH
-from components.storage_resources import S3Bucket
+from components.storage_resources import S3AccessKey, S3Bucket
 from components.storage_server import StorageServer, internal_endpoint
 
 
@@ -100,6 +100,20 @@ class FileStorage(pulumi.ComponentResource):
         lobechat_secret = (
             storage.lobechat_secret_access_key if storage.lobechat_secret_access_key is not None else admin_secret
         )
+        self.lobechat_key: S3AccessKey | None = None
+        if storage.lobechat_key == "iam":
+            # AWS S3: LobeChat's own IAM user, allowed only on this bucket.
+            self.lobechat_key = S3AccessKey(
+                "storage-lobechat-key",
+                bucket=self.bucket.bucket,
+                user_name=f"{name_prefix}-{storage.bucket}"[:64],
+                admin_access_key_id=admin_id,
+                admin_secret_access_key=admin_secret,
+                region=storage.region,
+                public_read=storage.public_read,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            lobechat_id, lobechat_secret = self.lobechat_key.key_id, self.lobechat_key.key_secret
         self.outputs = StorageOutputs(
             bucket=self.bucket.bucket,
             endpoint=storage.endpoint,

@@ -15,6 +15,7 @@ import pulumi_docker as docker
 
 from components import readiness
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
+from components.hardening import SECURITY_OPTS
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
@@ -94,6 +95,7 @@ class LobeChatServer(pulumi.ComponentResource):
         proxied_host_names: Sequence[str] = (),
         health_start_interval: bool = False,
         secrets: Sequence[pulumi.Input[str]] = (),
+        memory_mb: int = 2048,
         extra_aliases: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -120,6 +122,8 @@ class LobeChatServer(pulumi.ComponentResource):
             hosts=host_gateway_entries(proxied_host_names),
             healthcheck=lobechat_healthcheck(generation, start_interval=health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),

@@ -1,11 +1,13 @@
 """The LobeChat variable names the stack manages, per generation, and the names LobeChat 2.x refuses.
 
-Plain data with no imports from the project, so both the config (which refuses these names in
+Plain data (importing only the SSO provider table), so both the config (which refuses these names in
 ``extraEnv`` / ``extraSecretEnv``) and the environment builder (:mod:`components.lobechat_env`) read it
 without importing each other.
 """
 
 from __future__ import annotations
+
+from components.sso_providers import provider_env_vars
 
 # The variables the stack always sets, per generation (ACCESS_CODE and other providers' come on top).
 BASE_ENV_NAMES: dict[int, frozenset[str]] = {
@@ -70,3 +72,12 @@ def forbidden_2x_reason(name: str, value: object) -> str | None:
 def managed_env_names(generation: int) -> frozenset[str]:
     """Names the stack sets itself for ``generation`` (extraEnv may not override them)."""
     return BASE_ENV_NAMES[generation] | {"ACCESS_CODE"}
+
+
+def managed_env_names_any_generation() -> frozenset[str]:
+    """Every name the stack sets on either generation, SSO providers' variables included.
+
+    ``extraEnv`` / ``extraSecretEnv`` may not use any of them: on the other generation they would
+    either be overridden silently or make the environment one LobeChat refuses.
+    """
+    return managed_env_names(1) | managed_env_names(2) | frozenset(provider_env_vars(1) | provider_env_vars(2))

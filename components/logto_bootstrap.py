@@ -15,9 +15,12 @@ seeded Logto database.
 Postgres image the stack already uses, on the stack's network) after Logto is healthy:
 
 - no shell: the entrypoint is ``psql`` itself, so nothing is re-parsed by ``sh``;
-- no secret on a command line (command lines show in the Docker host's process list): the database
-  URL is split into libpq's ``PG*`` environment variables and the application secret is read with
-  psql's ``\\getenv`` (psql 15 or newer, which every image the stack uses has);
+- no secret on a command line (command lines show in the Docker host's process list) and none in the
+  container's environment (``docker inspect`` shows it for as long as the exited container exists):
+  the database URL is split into libpq's ``PG*`` variables without the password, which comes in a
+  libpq password file, and the application secret in a file; the script reads the secret and deletes
+  both files right after psql connected (`bootstrap_secret_files`). Outside the container (tests,
+  tooling) the secret may come from ``LOGTO_BOOTSTRAP_APP_SECRET`` (psql's ``\\getenv``, psql 15+);
 - the script is uploaded into the container as a file, and its SHA-256 is a label, so a change of
   the script, of the secret or of the database URL replaces the container and so re-runs it.
 
@@ -40,6 +43,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import SECURITY_OPTS
 from components.postgres_url import libpq_environment
 
 MANAGEMENT_ROLE_NAME = "Logto Management API access"
@@ -79,6 +83,14 @@ DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: this psql is older than 15 (no get
 \endif
 
 \getenv app_secret LOGTO_BOOTSTRAP_APP_SECRET
+-- In the container the secrets come as files (never in its environment, which `docker inspect`
+-- shows): read the application secret, then delete both files at once, before anything can fail.
+-- psql has already connected, using the password file.
+\getenv secret_dir LOGTO_BOOTSTRAP_SECRET_DIR
+\if :{?secret_dir}
+\set app_secret `cat -- :'secret_dir'/app-secret`
+\set bootstrap_files_removed `rm -f -- :'secret_dir'/app-secret :'secret_dir'/pgpass && echo yes`
+\endif
 
 \if :{?app_id}
 \else
@@ -239,6 +251,36 @@ def psql_arguments(*, app_id: str, app_name: str, link_id: str, script_path: str
     ]
 
 
+SECRET_DIR_IN_CONTAINER = "/run/lobechat-logto"
+"""Where the container gets its password file and application secret (deleted by the script at start)."""
+
+SECRET_DIR_ENV_VAR = "LOGTO_BOOTSTRAP_SECRET_DIR"
+
+
+def pgpass_line(password: str) -> str:
+    """A libpq password file line matching any connection (``:`` and ``\\`` escaped as libpq wants)."""
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:*:*:*:{escaped}\n"
+
+
+def bootstrap_secret_files(
+    database_url: str, app_secret: str, secret_dir: str = SECRET_DIR_IN_CONTAINER
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(environment, files)`` for the container: no secret in the environment.
+
+    The database password goes into a libpq password file (``PGPASSFILE``) and the application secret
+    into a file the script reads; the script deletes both right after psql connected, so the stopped
+    container (kept: its exit code is how the stack knows the credential exists) holds no secret.
+    """
+    environment = bootstrap_environment(database_url, app_secret)
+    password = environment.pop("PGPASSWORD", "")
+    environment.pop(SECRET_ENV_VAR)
+    environment["PGPASSFILE"] = f"{secret_dir}/pgpass"
+    environment[SECRET_DIR_ENV_VAR] = secret_dir
+    files = {f"{secret_dir}/pgpass": pgpass_line(password), f"{secret_dir}/app-secret": app_secret}
+    return environment, files
+
+
 def bootstrap_environment(database_url: str, app_secret: str) -> dict[str, str]:
     """Everything the bootstrap's psql needs in its environment: the connection and the secret."""
     if not isinstance(app_secret, str) or not 16 <= len(app_secret) <= 64:
@@ -324,17 +366,25 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
         app_secret: pulumi.Input[str],
         app_name: str = DEFAULT_APP_NAME,
         link_id: str | None = None,
+        memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         validate_id(app_id, "app_id")
         link_id = validate_id(link_id, "link_id") if link_id is not None else management_link_id(app_id)
 
-        environment = pulumi.Output.secret(
-            pulumi.Output.all(database_url, app_secret).apply(
-                lambda values: _env_list(bootstrap_environment(values[0], values[1]))
-            )
+        prepared = pulumi.Output.all(database_url, app_secret).apply(
+            lambda values: bootstrap_secret_files(values[0], values[1])
         )
+        environment = pulumi.Output.secret(prepared.apply(lambda result: _env_list(result[0])))
+        secret_files = [
+            docker.ContainerUploadArgs(
+                file=path,
+                content=pulumi.Output.secret(prepared.apply(lambda result, path=path: result[1][path])),
+                permissions="0600",
+            )
+            for path in (f"{SECRET_DIR_IN_CONTAINER}/pgpass", f"{SECRET_DIR_IN_CONTAINER}/app-secret")
+        ]
         # The component's own depends_on does not hold back its children: pass it on, so the
         # container starts only after Logto is healthy.
         depends_on = opts.depends_on if opts is not None else None
@@ -346,7 +396,7 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
                 app_id=app_id, app_name=app_name, link_id=link_id, script_path=SCRIPT_PATH_IN_CONTAINER
             ),
             envs=environment,
-            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=bootstrap_sql())],
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=bootstrap_sql()), *secret_files],
             labels=[
                 docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=bootstrap_sql_sha256()),
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-bootstrap"),
@@ -356,6 +406,8 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
             logs=True,
             must_run=False,
             restart="no",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
 

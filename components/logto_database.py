@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import readable_container_logs
 from components.postgres_url import libpq_environment
 
@@ -256,6 +257,7 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
             attach=True, logs=True, must_run=False, restart="no",
+            security_opts=SECURITY_OPTS, memory=256,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         preflight_ok = pulumi.Output.all(self.preflight.exit_code, self.preflight.container_logs, url, self.preflight.urn).apply(
@@ -271,6 +273,8 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-database-setup")],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
             attach=True, logs=True, must_run=False, restart="no",
+            # The seed runs Logto's CLI (Node): the Logto container's default limit.
+            security_opts=SECURITY_OPTS, memory=1024,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.preflight]),
         )
         self.ready = pulumi.Output.all(self.setup.exit_code, self.setup.container_logs, url, self.setup.urn).apply(

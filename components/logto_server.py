@@ -21,6 +21,7 @@ import pulumi_docker as docker
 from components import readiness
 from components.config import LogtoConfig, PublishConfig
 from components.logto_database import LogtoDatabaseSetup, setup_command
+from components.hardening import SECURITY_OPTS
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
@@ -75,7 +76,8 @@ def logto_readiness_probe(image: pulumi.Input[str], port: int) -> Callable[[str]
 def network_aliases(config: LogtoConfig) -> list[str]:
     """``logto`` plus the host names of ENDPOINT and ADMIN_ENDPOINT when they are ``*.localhost``."""
     aliases = [NETWORK_ALIAS]
-    for origin in (config.endpoint, config.admin_endpoint):
+    admin = config.admin_endpoint if config.expose_admin_console else None
+    for origin in (config.endpoint, admin):
         if origin is not None and origin.is_localhost and origin.host not in aliases:
             aliases.append(origin.host)
     return aliases
@@ -83,17 +85,42 @@ def network_aliases(config: LogtoConfig) -> list[str]:
 
 def logto_environment(config: LogtoConfig, database_url: str) -> list[str]:
     """The container's environment (``NAME=value``); holds the database password: keep it secret."""
-    assert config.admin_endpoint is not None, "a Logto container needs logto.adminEndpoint"
+    admin_endpoint = config.admin_endpoint_url
+    assert admin_endpoint is not None, "a Logto container needs logto.adminEndpoint"
     return [
         f"DB_URL={database_url}",
         f"ENDPOINT={config.endpoint.url}",
-        f"ADMIN_ENDPOINT={config.admin_endpoint.url}",
+        # Closed console: a loopback URL, which Logto reaches inside its own container (its admin
+        # port) and the operator through an SSH tunnel to the same port.
+        f"ADMIN_ENDPOINT={admin_endpoint}",
         f"TRUST_PROXY_HEADER={'1' if config.trust_proxy_header else '0'}",
         f"PORT={config.container_port}",
         f"ADMIN_PORT={config.container_admin_port}",
         # The alteration step prompts for confirmation unless CI is set.
         "CI=true",
     ]
+
+
+def admin_bind_address(config: LogtoConfig, publish: PublishConfig) -> str:
+    """Where the admin console's port is published: ``publish.bindAddress`` only when the console is open.
+
+    Closed (``logto.exposeAdminConsole: false``, the default off 'dev'): 127.0.0.1, reached from the
+    operator's machine through an SSH tunnel.
+    """
+    return publish.bind_address if config.expose_admin_console else "127.0.0.1"
+
+
+def admin_tunnel_command(config: LogtoConfig, publish: PublishConfig, docker_host: str | None) -> str | None:
+    """The SSH command that opens the closed admin console on the operator's machine, or None."""
+    if config.mode != "container" or config.expose_admin_console or not publish.enabled:
+        return None
+    local, remote = config.container_admin_port, publish.logto_admin_port
+    target = "<user>@<docker host>"
+    if docker_host and docker_host.startswith("ssh://"):
+        rest = docker_host[len("ssh://"):]
+        host_part, _, port = rest.rpartition(":") if rest.count(":") == 1 else (rest, "", "")
+        target = f"{host_part} -p {port}" if port else rest
+    return f"ssh -N -L {local}:127.0.0.1:{remote} {target}"
 
 
 LOGTO_STOP_GRACE_SECONDS = 30
@@ -124,6 +151,7 @@ class LogtoServer(pulumi.ComponentResource):
         health_start_interval: bool = False,
         psql_image: pulumi.Input[str] | None = None,
         skip_seed: bool = False,
+        memory_mb: int = 1024,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:logto:LogtoServer", resource_name, None, opts)
@@ -153,7 +181,9 @@ class LogtoServer(pulumi.ComponentResource):
             ports = [
                 docker.ContainerPortArgs(internal=config.container_port, external=publish.logto_port, ip=publish.bind_address),
                 docker.ContainerPortArgs(
-                    internal=config.container_admin_port, external=publish.logto_admin_port, ip=publish.bind_address
+                    internal=config.container_admin_port,
+                    external=publish.logto_admin_port,
+                    ip=admin_bind_address(config, publish),
                 ),
             ]
         self.container = docker.Container(
@@ -169,6 +199,8 @@ class LogtoServer(pulumi.ComponentResource):
             hosts=host_gateway_entries(proxied_host_names),
             healthcheck=logto_healthcheck(config.container_port, start_interval=health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
             # Requests in flight finish and connections close before a replacement or destroy.
@@ -188,5 +220,5 @@ class LogtoServer(pulumi.ComponentResource):
         )
         self.ready = self.readiness.ready
         self.endpoint = pulumi.Output.from_input(config.endpoint.url)
-        self.admin_endpoint = pulumi.Output.from_input(config.admin_endpoint.url if config.admin_endpoint else "")
+        self.admin_endpoint = pulumi.Output.from_input(config.admin_endpoint_url or "")
         self.register_outputs({"endpoint": self.endpoint, "admin_endpoint": self.admin_endpoint})

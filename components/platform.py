@@ -48,7 +48,7 @@ from components.logto_resources import (
     LogtoWebhook,
 )
 from components.logto_resources.webhook import marker_header_value
-from components.logto_server import LogtoServer
+from components.logto_server import LogtoServer, admin_tunnel_command
 from components.network import StageNetwork
 from components.platform_data_safety import (
     build_data_safety,
@@ -83,6 +83,7 @@ class PlatformOutputs:
     client_secret: pulumi.Output[str]
     webhook_signing_key: pulumi.Output[str] | None
     lobechat_environment: pulumi.Output[dict[str, str]]
+    logto_admin_tunnel: str | None = None
     verification_target: pulumi.Output[dict[str, Any]] | None = None
     verification: pulumi.Output[str] | None = None
     storage: StorageOutputs | None = None
@@ -101,6 +102,8 @@ class PlatformOutputs:
         }
         if self.logto_admin_url is not None:
             exports["logtoAdminUrl"] = self.logto_admin_url
+        if self.logto_admin_tunnel is not None:
+            exports["logtoAdminTunnel"] = self.logto_admin_tunnel
         if self.webhook_signing_key is not None:
             exports["webhookSigningKey"] = pulumi.Output.secret(self.webhook_signing_key)
         if self.verification_target is not None:
@@ -154,6 +157,8 @@ class Platform(pulumi.ComponentResource):
                 network_name=network.name,
                 name_prefix=prefix,
                 health_start_interval=config.health_start_interval,
+                memory_mb=config.memory_limits.postgres,
+                one_shot_memory_mb=config.memory_limits.one_shot,
                 password=safety_config.rebuild_postgres_password,
                 data_volume_name=safety_config.data_volume,
                 opts=child,
@@ -190,6 +195,7 @@ class Platform(pulumi.ComponentResource):
                 proxied_host_names=config.proxied_host_names,
                 depends_on=database_ready,
                 health_start_interval=config.health_start_interval,
+                memory_mb=config.memory_limits.logto,
                 psql_image=psql_image,
                 skip_seed=config.logto_database.skip_seed,
                 opts=child,
@@ -202,6 +208,7 @@ class Platform(pulumi.ComponentResource):
                 database_url=pulumi.Output.secret(logto_db_url),
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
+                memory_mb=config.memory_limits.one_shot,
                 # Ready means seeded and altered: the SQL needs Logto's tables and role.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready]),
             )
@@ -340,6 +347,7 @@ class Platform(pulumi.ComponentResource):
             # The environment already waits for the application, the secret and the webhook (their outputs).
             depends_on=database_ready,
             proxied_host_names=config.lobechat_proxied_host_names,
+            memory_mb=config.memory_limits.lobechat,
             health_start_interval=config.health_start_interval,
             secrets=[
                 client_secret.value,
@@ -397,6 +405,7 @@ class Platform(pulumi.ComponentResource):
             verification_target=verification_target,
             verification=verification,
             storage=storage_outputs,
+            logto_admin_tunnel=admin_tunnel_command(config.logto, config.publish, config.docker_host),
             rotation=rotation_status(rotations),
         )
         if self.data_safety is not None and postgres is not None:

@@ -66,6 +66,7 @@ def build_data_safety(
         network_name=network_name,
         password=postgres.password,
         key_vaults_secret=key_vaults_secret,
+        one_shot_memory_mb=config.memory_limits.one_shot,
         opts=child,
     )
     container = postgres.start(

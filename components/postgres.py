@@ -18,6 +18,8 @@ from components.backup_script import CLAIM_INIT_SCRIPT, SCRIPT_PATH_IN_CONTAINER
 from components.config import PostgresConfig
 from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
+from components.hardening import SECURITY_OPTS
+from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, role_database_url
 
 SUPERUSER = "postgres"
 LOBECHAT_DATABASE = "lobechat"
@@ -70,7 +72,9 @@ def generated_password(resource_name: str, opts: pulumi.ResourceOptions | None =
 
 
 def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
-    """Connection string on the stage network (the password is alphanumeric: no escaping needed)."""
+    """The superuser's connection string on the stage network (alphanumeric password: no escaping).
+
+    Only the roles step uses the superuser; Logto and LobeChat get `role_database_url` URLs."""
     return pulumi.Output.secret(
         pulumi.Output.concat("postgresql://", SUPERUSER, ":", password, f"@{NETWORK_ALIAS}:5432/{database}")
     )
@@ -99,18 +103,28 @@ class PostgresServer(pulumi.ComponentResource):
         health_start_interval: bool = False,
         password: pulumi.Input[str] | None = None,
         data_volume_name: str | None = None,
+        memory_mb: int = 1024,
+        one_shot_memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._resource_name, self._config, self._network_name, self._name_prefix = resource_name, config, network_name, name_prefix
         self._health_start_interval = health_start_interval
+        self._one_shot_memory_mb = one_shot_memory_mb
+        self._memory_mb = memory_mb
         # The previous stage's password on a rebuild (rebuildPostgresPassword), else generated once.
         self.password = (
             pulumi.Output.secret(password) if password is not None else generated_password(resource_name, child).value
         )
-        self.logto_database_url = database_url(self.password, LOGTO_DATABASE)
-        self.lobechat_database_url = database_url(self.password, LOBECHAT_DATABASE)
+        # Each application's own role and password (separate secrets: rotated one at a time, see
+        # components/postgres_roles.py); set on every volume by the roles step, as the superuser.
+        self.lobechat_password = RandomSecret(f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.logto_password = RandomSecret(f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.logto_database_url = role_database_url(LOGTO_ROLE, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
+        self.lobechat_database_url = role_database_url(
+            LOBECHAT_ROLE, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
+        )
         self.image = docker.RemoteImage(f"{resource_name}-image", name=config.image, keep_locally=True, opts=child)
         volume_name = data_volume_name or default_data_volume(name_prefix)
         self.volume = docker.Volume(
@@ -159,6 +173,8 @@ class PostgresServer(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
             healthcheck=postgres_healthcheck(start_interval=self._health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=self._memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait,
             # which also fails with the tail of the server's log when it does not come up.
             wait=False,
@@ -179,7 +195,21 @@ class PostgresServer(pulumi.ComponentResource):
             secrets=[self.password],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.ready = self.readiness.ready
+        self.roles = PostgresRoles(
+            f"{resource_name}-roles",
+            image=self.image.image_id,
+            network_name=network_name,
+            host=NETWORK_ALIAS,
+            superuser=SUPERUSER,
+            superuser_password=self.password,
+            lobechat_password=self.lobechat_password.value,
+            logto_password=self.logto_password.value,
+            memory_mb=self._one_shot_memory_mb,
+            depends_on=[self.readiness.ready],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # "Ready" means the roles exist: nobody connects before its role and database are in place.
+        self.ready = self.roles.ready
         self.register_outputs(
             {
                 "logto_database_url": self.logto_database_url,
@@ -215,6 +245,8 @@ class PostgresServer(pulumi.ComponentResource):
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path="/data")],
+            security_opts=SECURITY_OPTS,
+            memory=self._one_shot_memory_mb,
             attach=True,
             logs=True,
             must_run=False,

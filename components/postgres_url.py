@@ -46,6 +46,9 @@ _LIBPQ_ENV = {
 }
 
 
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
 def libpq_environment(database_url: str) -> dict[str, str]:
     """Split a ``postgres(ql)://`` URL into libpq's ``PG*`` environment variables.
 
@@ -58,6 +61,16 @@ def libpq_environment(database_url: str) -> dict[str, str]:
     scheme, sep, rest = database_url.partition("://")
     if not sep or scheme not in ("postgres", "postgresql"):
         raise ValueError("must start with postgresql:// or postgres://")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in database_url):
+        raise ValueError("contains a control character (a line break?)")
+    # A '?', '#' or '@' in the password must be percent-encoded (%3F, %23, %40); unencoded, libpq and
+    # this parser would split the URL elsewhere and part of the password would become a host name or a
+    # parameter name, which must never be quoted back.
+    authority_end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    if "#" in database_url or rest.count("@") > 1 or "@" in rest[authority_end:]:
+        raise ValueError(
+            "has an unencoded '?', '#' or '@' (in the password?): percent-encode them as %3F, %23 and %40"
+        )
     rest, _, query = rest.partition("?")
     authority, slash, database = rest.partition("/")
     userinfo, at, hostlist = authority.rpartition("@")
@@ -80,8 +93,8 @@ def libpq_environment(database_url: str) -> dict[str, str]:
             port = after[1:]
         else:
             host, _, port = entry.partition(":")
-        if port and not port.isdigit():
-            raise ValueError("has a port that is not a number")
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError("has a port that is not a number 1-65535")
         hosts.append(unquote(host))
         ports.append(port)
     if any(hosts):
@@ -93,9 +106,16 @@ def libpq_environment(database_url: str) -> dict[str, str]:
     for key, value in parse_qsl(query, keep_blank_values=True):
         variable = _LIBPQ_ENV.get(key)
         if variable is None:
+            # Named only when it looks like a parameter name: the checks above keep the password out
+            # of the query, and anything else is not quoted at all.
+            name = f" {key!r}" if key.isascii() and key.replace("_", "").isalpha() and len(key) <= 40 else ""
             raise ValueError(
-                f"has the parameter {key!r}, which has no libpq environment variable and cannot be "
-                f"passed to psql without a command line; supported: {', '.join(sorted(_LIBPQ_ENV))}"
+                f"has the parameter{name}, which has no libpq environment variable (and cannot be passed to psql "
+                f"without a command line); supported: {', '.join(sorted(_LIBPQ_ENV))}"
             )
+        if key == "sslmode" and value not in _SSLMODES:
+            raise ValueError(f"has an sslmode that libpq does not know; use one of {', '.join(_SSLMODES)}")
+        if key == "port" and not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+            raise ValueError("has a port that is not a number 1-65535")
         env[variable] = value
     return env

@@ -34,6 +34,8 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import SECURITY_OPTS
+
 POLL_SECONDS = 0.25
 """How often a readiness wait probes (the delay between "ready" and "noticed" is at most this)."""
 
@@ -160,6 +162,7 @@ class ReadinessWait(pulumi.ComponentResource):
         probe: Callable[[str], ReadinessProbe],
         network_name: pulumi.Input[str],
         secrets: Sequence[pulumi.Input[str]] = (),
+        memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:readiness:ReadinessWait", name, None, opts)
@@ -178,6 +181,8 @@ class ReadinessWait(pulumi.ComponentResource):
             logs=True,
             must_run=False,
             restart="no",
+            security_opts=SECURITY_OPTS,
+            memory=memory_mb,
             opts=pulumi.ResourceOptions(parent=self),
         )
         timeout_seconds = spec.apply(lambda p: p.timeout_seconds)

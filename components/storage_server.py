@@ -17,6 +17,8 @@ from collections.abc import Callable
 import pulumi
 import pulumi_docker as docker
 
+from components.hardening import SECURITY_OPTS
+
 from components import readiness
 from components.config import PublishConfig, StorageConfig
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
@@ -140,6 +142,8 @@ class StorageServer(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=network_aliases(storage))],
             healthcheck=storage_healthcheck(port, start_interval=health_start_interval),
             restart="unless-stopped",
+            security_opts=SECURITY_OPTS,
+            memory=512,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
             # Fixed name and volume: one writer per volume, so the old container goes first.

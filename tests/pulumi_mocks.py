@@ -42,6 +42,7 @@ LOGTO_APPLICATION = "pulumi-python:dynamic/logto:Application"
 LOGTO_WEBHOOK = "pulumi-python:dynamic/logto:Webhook"
 LOGTO_APPLICATION_SECRET = "pulumi-python:dynamic/logto:ApplicationSecret"
 S3_BUCKET = "pulumi-python:dynamic/storage:Bucket"
+S3_ACCESS_KEY = "pulumi-python:dynamic/storage:AccessKey"
 
 
 def fake_value(kind: str, name: str) -> str:
@@ -73,6 +74,9 @@ def _outputs_for(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         for key in ("access_key_id", "secret_access_key"):
             if key in outs and not rpc.is_rpc_secret(outs[key]):
                 outs[key] = _secret(outs[key])
+    elif typ == S3_ACCESS_KEY:
+        outs["key_id"] = _secret("AKIA" + fake_value("key", name)[-16:].upper())
+        outs["key_secret"] = _secret(fake_value("key-secret", name))
     elif typ == REMOTE_IMAGE:
         outs["imageId"] = "sha256:" + hashlib.sha256(str(inputs.get("name")).encode()).hexdigest()
         outs["repoDigest"] = f"{inputs.get('name')}@{outs['imageId']}"

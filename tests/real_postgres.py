@@ -44,9 +44,9 @@ def pg_bin_dir() -> Path:
     return Path(os.environ.get("PG_BIN_DIR", DEFAULT_PG_BIN_DIR))
 
 
-def missing_postgres_prerequisite() -> str | None:
-    """Why a real PostgreSQL cannot be started here, or None when everything is in place."""
-    bin_dir = pg_bin_dir()
+def missing_postgres_prerequisite(bin_dir: Path | None = None) -> str | None:
+    """Why a real PostgreSQL cannot be started here (from ``bin_dir``), or None when everything is in place."""
+    bin_dir = bin_dir or pg_bin_dir()
     for tool in ("initdb", "pg_ctl", "postgres", "psql"):
         if not os.access(bin_dir / tool, os.X_OK):
             return (

@@ -21,7 +21,7 @@ LIFETIME = 300.0
 
 
 class MotoS3:
-    """moto's S3 in server mode on 127.0.0.1 (a fresh, empty backend per instance)."""
+    """moto in server mode on 127.0.0.1 (S3 and IAM empty at the end of each instance)."""
 
     def __init__(self) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -40,13 +40,14 @@ class MotoS3:
     def __exit__(self, *exc: Any) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
-        # moto keeps its backends per process: empty S3's so the next server starts clean.
+        # moto keeps its backends per process: empty S3's and IAM's so the next server starts clean.
         from moto.backends import get_backend
 
         self._server.stop()
-        for backend in get_backend("s3").values():
-            for region in list(backend.values()):
-                region.reset()
+        for service in ("s3", "iam"):
+            for backend in get_backend(service).values():
+                for region in list(backend.values()):
+                    region.reset()
 
 
 @dataclass

@@ -337,7 +337,10 @@ def test_generation_1_keeps_the_image_default_command():
 
 
 def test_proxy_on_docker_host_lists_the_public_names_of_this_host():
+    opened = with_(PROD, proxyOnDockerHost=True, logto={**PROD["logto"], "exposeAdminConsole": True})
+    assert load(opened, stack="prod").proxied_host_names == ("chat.example.com", "auth.example.com", "auth-admin.example.com")
+    # A closed admin console (the default on prod) is not reached through the proxy.
     config = load(with_(PROD, proxyOnDockerHost=True), stack="prod")
-    assert config.proxied_host_names == ("chat.example.com", "auth.example.com", "auth-admin.example.com")
+    assert config.proxied_host_names == ("chat.example.com", "auth.example.com")
     assert load(PROD, stack="prod").proxied_host_names == ()
     assert load(with_(DEV, proxyOnDockerHost=True)).proxied_host_names == ()

@@ -133,3 +133,14 @@ def test_container_publish_port_must_not_collide_with_lobechat_or_logto():
 def test_container_image_must_be_pinned():
     found = problems({**DEV, "storage": {"mode": "container", "publicEndpoint": "http://s3.localhost:9000", "image": "rustfs/rustfs:latest"}})
     assert list(found) == ["storage.image"]
+
+
+def test_iam_lobechat_key_is_for_aws_only_and_not_with_a_configured_lobechat_key():
+    aws = {**DEV, "storage": {"mode": "external", "bucket": "acme-lobechat", "lobechatKey": "iam"}}
+    assert load(aws, EXTERNAL_SECRETS).storage.lobechat_key == "iam"
+    r2 = {**DEV, "storage": {"mode": "external", "bucket": "acme", "endpoint": "https://a.r2.cloudflarestorage.com", "lobechatKey": "iam"}}
+    assert list(problems(r2, EXTERNAL_SECRETS)) == ["storage.lobechatKey"]
+    both = {**EXTERNAL_SECRETS, "storageLobechatAccessKeyId": "AKIALOBE", "storageLobechatSecretAccessKey": SECRET}
+    assert list(problems(aws, both)) == ["storage.lobechatKey"]
+    container = {**DEV, "storage": {"mode": "container", "publicEndpoint": "http://s3.localhost:9000", "lobechatKey": "iam"}}
+    assert list(problems(container)) == ["storage.lobechatKey"]

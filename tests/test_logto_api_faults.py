@@ -193,10 +193,11 @@ def test_429_waits_for_retry_after(logto: LogtoStandIn, sleeps: list[float]) -> 
     assert sleeps == [2.0]
 
 
-def test_429_retry_after_is_capped(logto: LogtoStandIn, sleeps: list[float]) -> None:
+def test_429_retry_after_beyond_the_cap_fails_instead_of_retrying_early(logto: LogtoStandIn, sleeps: list[float]) -> None:
     logto.faults.add(method="GET", path_prefix="/api/applications", kind="status", status=429, retry_after=3600, times=1)
-    connect(logto, retry_after_cap=5.0).applications.list()
-    assert sleeps == [5.0]
+    with pytest.raises(LogtoError) as info:
+        connect(logto, retry_after_cap=5.0).applications.list()
+    assert "3600 s" in str(info.value) and sleeps == []
 
 
 def test_other_4xx_is_not_retried(logto: LogtoStandIn, sleeps: list[float]) -> None:

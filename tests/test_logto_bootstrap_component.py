@@ -191,7 +191,10 @@ def test_command_passes_ids_as_psql_variables_and_runs_the_uploaded_script(monit
             "--file",
             SCRIPT_PATH_IN_CONTAINER,
         ]
-        assert inputs["uploads"] == [{"file": SCRIPT_PATH_IN_CONTAINER, "content": bootstrap_sql()}]
+        assert inputs["uploads"][0] == {"file": SCRIPT_PATH_IN_CONTAINER, "content": bootstrap_sql()}
+        assert [u["file"] for u in inputs["uploads"][1:]] == [
+            "/run/lobechat-logto/pgpass", "/run/lobechat-logto/app-secret"]
+        assert all(u["permissions"] == "0600" for u in inputs["uploads"][1:])
 
     return bootstrap.app_id.apply(check)
 
@@ -209,7 +212,9 @@ def test_no_secret_appears_in_the_command(monitor: RecordingMonitor) -> Any:
 
 
 @pulumi.runtime.test
-def test_envs_are_secret_and_carry_the_connection_and_the_app_secret(monitor: RecordingMonitor) -> Any:
+def test_envs_carry_the_connection_and_the_secrets_come_as_files(monitor: RecordingMonitor) -> Any:
+    # `docker inspect` shows a container's environment for as long as the container exists: the
+    # passwords go into files the script deletes right after connecting.
     bootstrap = build()
 
     def check(_: Any) -> None:
@@ -220,8 +225,13 @@ def test_envs_are_secret_and_carry_the_connection_and_the_app_secret(monitor: Re
         assert envs["PGPORT"] == "5432"
         assert envs["PGUSER"] == "logto"
         assert envs["PGDATABASE"] == "logto"
-        assert envs["PGPASSWORD"] == "db@pass"
-        assert envs[SECRET_ENV_VAR] == APP_SECRET
+        assert "PGPASSWORD" not in envs and SECRET_ENV_VAR not in envs
+        assert envs["PGPASSFILE"] == "/run/lobechat-logto/pgpass"
+        assert "db@pass" not in str(envs) and APP_SECRET not in str(envs)
+        uploads = {u["file"]: u["content"] for u in _unwrap(container.inputs["uploads"])}
+        assert uploads["/run/lobechat-logto/pgpass"] == "*:*:*:*:db@pass\n"
+        assert uploads["/run/lobechat-logto/app-secret"] == APP_SECRET
+        assert rpc.is_rpc_secret(container.inputs["uploads"])
 
     return bootstrap.app_id.apply(check)
 

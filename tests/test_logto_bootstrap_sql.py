@@ -28,6 +28,7 @@ from components.logto_bootstrap import (
     DEFAULT_APP_NAME,
     MANAGEMENT_ROLE_NAME,
     bootstrap_environment,
+    bootstrap_secret_files,
     bootstrap_sql,
     management_link_id,
     psql_arguments,
@@ -510,3 +511,32 @@ def test_database_url_parameters_reach_psql(postgres: RealPostgres, logto_db: st
 
     assert result.returncode == 0, result.stderr
     assert application_row(postgres, logto_db) is not None
+
+
+def _run_with_secret_files(postgres: RealPostgres, database: str, script: Path, directory: Path):
+    environment, files = bootstrap_secret_files(postgres.url(database), SECRET, secret_dir=str(directory))
+    for path, content in files.items():
+        Path(path).write_text(content)
+        Path(path).chmod(0o600)
+    return run_bootstrap(postgres, database, script, environment=environment), files
+
+
+def test_container_mode_reads_the_secret_files_and_deletes_them(postgres: RealPostgres, logto_db: str, script_file: Path) -> None:
+    # What the container runs: no password and no application secret in its environment, both as
+    # files that the script deletes right after psql connected, so the stopped container holds none.
+    with tempfile.TemporaryDirectory(prefix="bootstrap-secrets-") as directory:
+        result, files = _run_with_secret_files(postgres, logto_db, script_file, Path(directory))
+        assert result.returncode == 0, result.stderr
+        assert application_row(postgres, logto_db)[2] == SECRET
+        assert [p for p in files if Path(p).exists()] == []
+        assert SECRET not in result.stdout + result.stderr
+
+
+def test_container_mode_deletes_the_secret_files_even_when_the_script_fails(
+    postgres: RealPostgres, empty_db: str, script_file: Path
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="bootstrap-secrets-") as directory:
+        result, files = _run_with_secret_files(postgres, empty_db, script_file, Path(directory))
+        assert result.returncode == 3, result.stderr
+        assert "has not seeded this database" in result.stderr
+        assert [p for p in files if Path(p).exists()] == []

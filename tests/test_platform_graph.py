@@ -70,7 +70,8 @@ def test_lobechat_waits_for_its_environment_and_a_ready_postgres_only(run):
     needs = direct(run, lobechat)
     # Logto itself is reached at runtime only (discovery at sign-in): no direct wait for it.
     assert not {"logto", "logto-ready-wait", "logto-bootstrap-psql"} & needs
-    assert {"lobechat-application", "lobechat-webhook", "postgres-ready-wait", "lobechat-image"} <= needs
+    # A ready Postgres is one whose roles step ran (LobeChat connects as its own role).
+    assert {"lobechat-application", "lobechat-webhook", "postgres-roles-psql", "lobechat-image"} <= needs
 
 
 def test_lobechat_environment_is_what_makes_it_wait_for_the_logto_objects(run):
@@ -104,11 +105,11 @@ def test_the_critical_path_is_the_chain_of_what_each_step_needs():
     # One data safety step comes first (the pre-change snapshot or the volume check: side by side).
     assert chain[0] in {"data-safety-snapshot", "postgres-volume-check"}
     chain = chain[1:]
-    # Logto's database is checked (preflight) and seeded/altered (setup) before the Logto container.
-    assert chain[:7] == ["postgres", "postgres-ready-wait", "logto-database-preflight", "logto-database-setup",
-                         "logto", "logto-ready-wait", "logto-bootstrap-psql"]
-    assert chain[7] in {"lobechat-application", "lobechat-webhook"}
-    assert chain[8:] == ["lobechat", "lobechat-ready-wait"]
+    # Logto's database: roles (superuser step), checked (preflight), seeded/altered (setup), then Logto.
+    assert chain[:8] == ["postgres", "postgres-ready-wait", "postgres-roles-psql", "logto-database-preflight",
+                         "logto-database-setup", "logto", "logto-ready-wait", "logto-bootstrap-psql"]
+    assert chain[8] in {"lobechat-application", "lobechat-webhook"}
+    assert chain[9:] == ["lobechat", "lobechat-ready-wait"]
     total = figures["path"][-1].finish
     bound = sum(s.ideal for s in figures["path"])
     assert total <= bound * 1.10, (total, bound)

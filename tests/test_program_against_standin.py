@@ -9,7 +9,7 @@ everything this project implements itself:
   wire format once, then ``create``; the outputs go back marked secret where the engine marks them
   (``additional_secret_outputs``, and outputs named like a secret input). So the generated secrets,
   the RSA JWKS, the Logto application and the webhook are really created, in the stand-in;
-- the one-shot bootstrap container (the one carrying ``LOGTO_BOOTSTRAP_APP_SECRET``) does in the
+- the one-shot bootstrap container (the one uploading the application secret file) does in the
   stand-in what its SQL does in Logto's database: an M2M application with that id and secret,
   linked to the Management API role;
 - every other Docker resource gets the plausible outputs of ``RecordingMocks``.
@@ -46,7 +46,7 @@ from pulumi.runtime._serialization import _deserialize
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.logto_api import LogtoAuthenticationError, clear_token_cache
-from components.logto_bootstrap import SECRET_ENV_VAR, LogtoBootstrapError
+from components.logto_bootstrap import SECRET_DIR_IN_CONTAINER, SECRET_ENV_VAR, LogtoBootstrapError
 from components.logto_resources import clear_listing_cache
 from components.platform import M2M_APP_ID
 from tests import pulumi_mocks
@@ -208,6 +208,11 @@ class EngineLikeMocks(RecordingMocks):
 
 
 def _bootstrap_secret(inputs: Mapping[str, Any]) -> str | None:
+    # The container gets the application secret as a file it deletes after reading (issue 8), or,
+    # from older code, in its environment.
+    for upload in _plain(inputs.get("uploads")) or []:
+        if isinstance(upload, Mapping) and upload.get("file") == f"{SECRET_DIR_IN_CONTAINER}/app-secret":
+            return str(upload.get("content"))
     for item in _plain(inputs.get("envs")) or []:
         name, _, value = str(item).partition("=")
         if name == SECRET_ENV_VAR:

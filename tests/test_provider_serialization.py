@@ -24,13 +24,15 @@ from components.logto_resources import (
     LogtoApplicationSecretProvider,
     LogtoWebhookProvider,
 )
-from components.storage_resources import S3BucketProvider
+from components.storage_resources import S3AccessKeyProvider, S3BucketProvider
 from tests.logto_standin import LogtoStandIn
 from tests.provider_inputs import connection_props
 from tests.s3_server import MotoS3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PROVIDERS = [LogtoApplicationProvider, LogtoApplicationSecretProvider, LogtoWebhookProvider, S3BucketProvider]
+PROVIDERS = [
+    LogtoApplicationProvider, LogtoApplicationSecretProvider, LogtoWebhookProvider, S3BucketProvider, S3AccessKeyProvider,
+]
 # What a leaked live object would put into the pickle.
 LIVE_OBJECT_MARKERS = (
     b"requests.sessions", b"Session", b"urllib3", b"_TOKEN_CACHE", b"Bearer", b"access_token", b"botocore", b"boto3",

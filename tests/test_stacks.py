@@ -203,8 +203,13 @@ def test_logto_environment_has_endpoints_database_and_ci(run):
     logto_cfg = cfg(run, "logto")
     env = container(run, "logto").env()
     assert set(env) == {"DB_URL", "ENDPOINT", "ADMIN_ENDPOINT", "TRUST_PROXY_HEADER", "PORT", "ADMIN_PORT", "CI"}
-    assert env["ENDPOINT"] == logto_cfg["endpoint"] and env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
-    assert env["DB_URL"].startswith("postgresql://postgres:") and env["DB_URL"].endswith("@postgres:5432/logto")
+    assert env["ENDPOINT"] == logto_cfg["endpoint"]
+    if run.stack == "dev":
+        assert env["ADMIN_ENDPOINT"] == logto_cfg["adminEndpoint"]
+    else:  # the admin console is closed off 'dev': a loopback ADMIN_ENDPOINT, reached through a tunnel
+        assert env["ADMIN_ENDPOINT"] == f"http://127.0.0.1:{env['ADMIN_PORT']}"
+    # Logto's own role (least privilege), not the superuser.
+    assert env["DB_URL"].startswith("postgresql://logto:") and env["DB_URL"].endswith("@postgres:5432/logto")
     assert env["CI"] == "true"
     assert env["TRUST_PROXY_HEADER"] == ("1" if logto_cfg["endpoint"].startswith("https://") else "0")
     assert container(run, "logto").is_secret("envs")
@@ -248,7 +253,8 @@ def test_logto_starts_after_postgres_is_ready(run):
     # The seed needs the database: without this order Logto crash-loops until Postgres is up, and
     # `pulumi destroy` may remove Postgres while the Logto objects are still being deleted.
     assert run.depends_on(container(run, "logto"), container(run, "postgres"))
-    assert container(run, "postgres-ready-wait").urn in container(run, "logto").dependencies
+    # Ready = the roles step ran: Logto connects (and seeds) as its own role.
+    assert container(run, "postgres-roles-psql").urn in container(run, "logto").dependencies
 
 
 # --- the first Management API credential ---------------------------------------------------------
@@ -269,11 +275,11 @@ def test_bootstrap_uses_the_postgres_image_and_logto_database(run):
 
 
 def test_logto_resources_use_the_bootstrapped_credential(run):
-    bootstrap_env = container(run, "logto-bootstrap-psql").env()
+    uploads = {u["file"]: u["content"] for u in container(run, "logto-bootstrap-psql").plain("uploads")}
     for resource in (run.one(LOGTO_APPLICATION, "lobechat-application"), run.one(LOGTO_WEBHOOK, "lobechat-webhook")):
         assert resource.plain("logto_client_id") == "lobechat-logto-m2m"
         assert resource.is_secret("logto_client_secret")
-        assert resource.plain("logto_client_secret") == bootstrap_env["LOGTO_BOOTSTRAP_APP_SECRET"]
+        assert resource.plain("logto_client_secret") == uploads["/run/lobechat-logto/app-secret"]
         assert resource.plain("logto_endpoint") == management_endpoint(run)
         assert resource.plain("logto_resource") == "https://default.logto.app/api"
         assert run.depends_on(resource, container(run, "logto-bootstrap-psql"))
@@ -518,11 +524,19 @@ def test_stack_exports_every_output(run):
     } | DATA_SAFETY_OUTPUTS
     if storage_on(run):
         expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())
+    closed = run.stack != "dev"
+    if closed:  # the closed admin console comes with its tunnel command
+        expected |= {"logtoAdminTunnel"}
     assert set(run.outputs) == expected
     assert run.outputs["lobechatUrl"] == cfg(run, "lobechatUrl")
     assert run.outputs["logtoEndpoint"] == cfg(run, "logto")["endpoint"]
     assert run.outputs["issuer"] == cfg(run, "logto")["endpoint"] + "/oidc"
-    assert run.outputs["logtoAdminUrl"] == cfg(run, "logto")["adminEndpoint"] + "/console"
+    if closed:
+        assert run.outputs["logtoAdminUrl"] == "http://127.0.0.1:3002/console"
+        host = cfg(run, "dockerHost").removeprefix("ssh://")
+        assert run.outputs["logtoAdminTunnel"] == f"ssh -N -L 3002:127.0.0.1:3002 {host}"
+    else:
+        assert run.outputs["logtoAdminUrl"] == cfg(run, "logto")["adminEndpoint"] + "/console"
 
 
 def test_secret_outputs_are_secret(run):

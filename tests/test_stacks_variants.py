@@ -40,7 +40,9 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         dev_with(logto={"mode": "external", "tenantId": "abc123"}, lobechatUrl="https://chat.example.com"),
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
-    assert names(run, CONTAINER) == {"postgres", "postgres-ready-wait", "lobechat", "lobechat-ready-wait", "storage", "storage-ready-wait", *DATA_SAFETY_STEPS}
+    assert names(run, CONTAINER) == {
+        "postgres", "postgres-ready-wait", "postgres-roles-psql", "lobechat", "lobechat-ready-wait", "storage",
+        "storage-ready-wait", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -111,7 +113,7 @@ def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
     long_running = {"postgres", "logto", "lobechat", "storage"}
-    one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup"}
+    one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup", "postgres-roles-psql"}
     assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot | DATA_SAFETY_STEPS == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
@@ -171,7 +173,8 @@ def test_extra_secret_env_from_pulumi_config_reaches_lobechat_as_secret():
 
 
 def test_proxy_on_docker_host_sends_public_names_to_the_host_gateway():
-    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True})
+    logto = {**stack_config("prod")[f"{NS}:logto"], "exposeAdminConsole": True}
+    run = run_program("prod", {**stack_config("prod"), f"{NS}:proxyOnDockerHost": True, f"{NS}:logto": logto})
     expected = [
         {"host": "chat.example.com", "ip": "host-gateway"},
         {"host": "auth.example.com", "ip": "host-gateway"},
@@ -231,3 +234,21 @@ def test_public_read_storage_sets_acl_on_2x_and_grants_read_on_the_bucket():
     assert run.one(S3_BUCKET, "storage-bucket").plain("public_read") is True
     env = run.one(CONTAINER, "lobechat").env()
     assert env["S3_SET_ACL"] == "1" and "JWKS_KEY" in env
+
+
+def test_external_aws_with_an_iam_key_gives_lobechat_a_key_limited_to_its_bucket():
+    from tests.pulumi_mocks import S3_ACCESS_KEY, S3_BUCKET
+
+    run = run_program(
+        "dev",
+        dev_with(storage={"mode": "external", "bucket": "acme-lobechat", "region": "eu-west-1", "lobechatKey": "iam"}),
+        {f"{NS}:storageAccessKeyId": "admin-key-id", f"{NS}:storageSecretAccessKey": SECRET},
+    )
+    key = run.one(S3_ACCESS_KEY, "storage-lobechat-key")
+    assert key.plain("bucket") == "acme-lobechat" and key.plain("user_name") == "lobechat-logto-dev-acme-lobechat"
+    assert key.is_secret("admin_secret_access_key") and {"key_id", "key_secret"} <= set(key.additional_secret_outputs)
+    assert run.depends_on(key, run.one(S3_BUCKET, "storage-bucket"))
+    env = run.one(CONTAINER, "lobechat").env()
+    assert env["S3_ACCESS_KEY_ID"].startswith("AKIA") and env["S3_ACCESS_KEY_ID"] != "admin-key-id"
+    assert env["S3_SECRET_ACCESS_KEY"] != SECRET and env["S3_ENDPOINT"] == "https://s3.eu-west-1.amazonaws.com"
+    assert env["S3_ENABLE_PATH_STYLE"] == "0" and run.outputs["storageAccessKeyId"] == "admin-key-id"

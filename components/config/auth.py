@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.config.errors import Problems, full_key, secret_set_command
-from components.config.fields import parse_bool, read_object, unknown_fields
+from components.config.fields import parse_bool, read_object, read_secret, unknown_fields
 from components.config.sources import ConfigSource
 from components.config.stage import LOBECHAT_IMAGES
 
@@ -35,9 +35,11 @@ def read_auth(source: ConfigSource, problems: Problems, stack: str, gen: int) ->
     if gen == 2:
         problems.add("auth.accessCode", "LobeChat 2.x refuses ACCESS_CODE (the container exits); remove it")
         return None
-    value = source.get_secret("accessCode")
-    if value is None:
+    present, value = read_secret(source, problems, "accessCode", stack)
+    if not present:
         problems.add("accessCode", f"is required when auth.accessCode is true: run `{secret_set_command('accessCode', stack)}`")
+        return None
+    if value is None:
         return None
     pulumi.log.warn(
         f"{full_key('auth.accessCode')}: LobeChat 1.x ignores ACCESS_CODE for users signed in through SSO; "

@@ -10,33 +10,39 @@ from components.config.errors import Problems, full_key
 from components.config.fields import read_object
 from components.config.sources import ConfigSource, scalar_text
 from components.config.stage import SsoProvider
-from components.lobechat_env_names import forbidden_2x_reason, managed_env_names
+from components.lobechat_env_names import forbidden_2x_reason, managed_env_names_any_generation
 
 KEYS = frozenset({"extraEnv", "extraSecretEnv"})
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+MAX_VALUE_LENGTH = 32768
+"""Longest extra value accepted (characters): far above any real setting, far below Linux's 128 KiB per variable."""
 _SECRET_LOOKING_NAME = re.compile(r"(_KEY|_SECRET|_PASSWORD|_TOKEN|_ACCESS_KEY_ID)$|^(ACCESS_CODE|PASSWORD)$")
 
 
 def read_extra_env(
-    source: ConfigSource, problems: Problems, gen: int, sso: list[SsoProvider]
+    source: ConfigSource, problems: Problems, gen: int, sso: list[SsoProvider], stack: str = "<stack>"
 ) -> tuple[dict[str, str], dict[str, pulumi.Input[str]]]:
-    managed = managed_env_names(gen) | {name for p in sso for name in p.env}
+    managed = managed_env_names_any_generation() | {name for p in sso for name in p.env}
     plain: dict[str, str] = {}
     secret: dict[str, pulumi.Input[str]] = {}
 
     def check(key: str, name: str) -> bool:
-        if not _ENV_NAME.match(name):
-            problems.add(f"{key}.{name}" if name else key, "must map environment variable names (letters, digits, '_') to values")
-            return False
-        if name in managed:
-            problems.add(f"{key}.{name}", "is set by the stack from its own resources and config; remove it here")
+        if not _ENV_NAME.fullmatch(name):
+            shown = f"{key}.{name}" if name and name.isprintable() and len(name) <= 256 else key
+            problems.add(shown, "must map environment variable names (letters, digits, '_', not starting with a digit) to values")
             return False
         if gen == 2:
             reason = forbidden_2x_reason(name, "")
             if reason:
                 problems.add(f"{key}.{name}", f"LobeChat 2.x exits at start when it finds {reason}; remove it")
                 return False
+        if name in managed:
+            problems.add(
+                f"{key}.{name}",
+                "is set by the stack from its own resources and config (on LobeChat 1.x or 2.x); remove it here",
+            )
+            return False
         return True
 
     obj = read_object(source, problems, "extraEnv")
@@ -45,6 +51,10 @@ def read_extra_env(
             continue
         if isinstance(value, (dict, list)) or value is None:
             problems.add(f"extraEnv.{name}", "must be a plain value (string, number or boolean)")
+            continue
+        problem = _value_problem(scalar_text(value))
+        if problem:
+            problems.add(f"extraEnv.{name}", problem)
             continue
         if _SECRET_LOOKING_NAME.search(str(name)):
             # extraEnv sits in the stack file in clear text; a key there is a leaked key.
@@ -58,15 +68,47 @@ def read_extra_env(
 
     try:
         secret_obj = source.get_secret_object("extraSecretEnv")
+        raw_obj = source.peek_secret_object("extraSecretEnv") if secret_obj is not None else None
     except Exception:
         problems.add("extraSecretEnv", "is not valid structured config (a YAML mapping expected)")
-        secret_obj = None
+        secret_obj = raw_obj = None
+    if secret_obj is not None and not isinstance(raw_obj, dict):
+        problems.add("extraSecretEnv", "must be a mapping of environment variable names to secret values")
+        return plain, secret
+    if secret_obj is not None and not source.is_secret("extraSecretEnv"):
+        first = next(iter(secret_obj), "NAME")
+        problems.add(
+            "extraSecretEnv",
+            "is stored in clear text in the stack file (it was set without --secret); set each value again "
+            f"as a secret: `pulumi config set --secret --path '{full_key('extraSecretEnv')}.{first}' <value> "
+            f"--stack {stack}`",
+        )
+        return plain, secret
     for name, value in (secret_obj or {}).items():
         if name in plain:
             problems.add(f"extraSecretEnv.{name}", "is also in extraEnv; keep it in one of them")
             continue
-        if check("extraSecretEnv", name):
-            secret[name] = value
+        if not check("extraSecretEnv", name):
+            continue
+        raw = (raw_obj or {}).get(name)
+        if not isinstance(raw, str):
+            problems.add(f"extraSecretEnv.{name}", "must be a string (quote it in the stack file)")
+            continue
+        if not raw.strip():
+            problems.add(f"extraSecretEnv.{name}", "is empty or only whitespace; set the real value or remove it")
+            continue
+        problem = _value_problem(raw)
+        if problem:
+            problems.add(f"extraSecretEnv.{name}", problem)
+            continue
+        secret[name] = value
     return plain, secret
 
 
+def _value_problem(text: str) -> str | None:
+    # Never quotes the value (an extraSecretEnv value is a secret).
+    if "\x00" in text:
+        return "contains a NUL character, which no environment variable can hold"
+    if len(text) > MAX_VALUE_LENGTH:
+        return f"is longer than {MAX_VALUE_LENGTH} characters; put large data in a file or an S3 object instead"
+    return None

@@ -24,7 +24,18 @@ import re
 from dataclasses import replace
 
 from components.config import (
-    auth, docker_engine, docker_host, extra_env, lobechat, logto, postgres, publish, sso, storage, webhook,
+    auth,
+    docker_engine,
+    docker_host,
+    extra_env,
+    lobechat,
+    logto,
+    memory,
+    postgres,
+    publish,
+    sso,
+    storage,
+    webhook,
 )
 from components.config import data_safety, logto_database, verification
 from components.config import rotation
@@ -33,7 +44,7 @@ from components.config.fields import parse_bool, split_image  # noqa: F401  (spl
 from components.config.sources import ConfigSource
 from components.config.stage import LobeChatUrls, StageConfig
 
-_RESOURCE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+_RESOURCE_PREFIX = re.compile(r"[a-z0-9][a-z0-9_.-]{0,40}")
 
 _GENERAL_KEYS = frozenset({"requireHttps", "resourcePrefix", "proxyOnDockerHost"})
 
@@ -49,6 +60,7 @@ SECTION_KEYS = (
     docker_engine.KEYS,
     extra_env.KEYS,
     webhook.KEYS,
+    memory.KEYS,
     verification.KEYS,
     logto_database.KEYS,
     storage.KEYS,
@@ -79,14 +91,14 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     safety = data_safety.load_data_safety(source, problems, stack)
     if postgres_config is not None and postgres_config.mode == "container":
         postgres_config = data_safety.apply_major_pin(source, problems, safety, gen, postgres_config)
-    sso_providers = sso.read_sso_providers(source, problems, stack, gen)
+    sso_providers = sso.read_sso_providers(source, problems, stack, gen, require_https)
     access_code = auth.read_auth(source, problems, stack, gen)
-    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config)
+    publish_config = publish.read_publish(source, problems, lobechat_url, logto_config, require_https)
     if logto_config is not None and publish_config is not None:
         logto_config = replace(logto_config, api_endpoint=logto.api_endpoint_for(logto_config, publish_config))
     docker_host_url = docker_host.read_docker_host(source, problems)
     storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
-    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers)
+    extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers, stack)
     webhook_enabled = webhook.read_webhook(source, problems)
     rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
@@ -94,6 +106,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     verification_config = verification.read_verification(source, problems)
     logto_database_config = logto_database.read_logto_database(source, problems)
     resource_prefix = _resource_prefix(source, problems, stack)
+    memory_limits = memory.read_memory_limits(source, problems)
 
     if problems.count():
         raise ConfigError(stack, problems.items)
@@ -119,6 +132,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         proxy_on_docker_host=proxy_on_docker_host,
         data_safety=safety,
         health_start_interval=health_start_interval,
+        memory_limits=memory_limits,
         verification=verification_config,
         logto_database=logto_database_config,
         storage=storage_config,
@@ -139,7 +153,7 @@ def _unknown_keys(source: ConfigSource, problems: Problems) -> None:
 
 def _resource_prefix(source: ConfigSource, problems: Problems, stack: str) -> str:
     resource_prefix = source.get("resourcePrefix") or f"lobechat-logto-{stack}"
-    if not _RESOURCE_PREFIX.match(resource_prefix):
+    if not _RESOURCE_PREFIX.fullmatch(resource_prefix):
         problems.add(
             "resourcePrefix",
             "must be lower-case letters, digits, '.', '_' or '-' (at most 41 characters); it prefixes "

@@ -19,7 +19,7 @@ def read_generation(source: ConfigSource, problems: Problems) -> int | None:
     raw = source.get("lobechatGeneration")
     if raw is None:
         return 1
-    text = str(raw).strip()
+    text = str(raw)
     if text in ("1", "1.x"):
         return 1
     if text in ("2", "2.x"):

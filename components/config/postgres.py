@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.config.errors import Problems, secret_set_command
-from components.config.fields import pinned_image, read_object, split_image, unknown_fields
+from components.config.fields import pinned_image, read_object, read_secret, split_image, unknown_fields
 from components.config.sources import ConfigSource
 from components.config.stage import POSTGRES_IMAGES, LogtoConfig, PostgresConfig
 from components.postgres_url import libpq_environment
@@ -42,21 +42,25 @@ def read_postgres(
         )
     logto_url = lobechat_url = None
     if mode == "external":
-        lobechat_url = source.get_secret("postgresLobechatUrl")
-        needed = [("postgresLobechatUrl", lobechat_url, "LobeChat's database")]
+        needed = [("postgresLobechatUrl", "LobeChat's database")]
         if logto is None or logto.mode == "container":
-            logto_url = source.get_secret("postgresLogtoUrl")
-            needed.append(("postgresLogtoUrl", logto_url, "Logto's database"))
-        for key, value, what in needed:
-            if value is None:
+            needed.append(("postgresLogtoUrl", "Logto's database"))
+        urls: dict[str, object] = {}
+        for key, what in needed:
+            present, value = read_secret(source, problems, key, stack)
+            if not present:
                 problems.add(
                     key,
                     f"is required when postgres.mode is \"external\" ({what}, "
                     f"postgresql://user:password@host:5432/dbname): run `{secret_set_command(key, stack)}`",
                 )
                 continue
+            if value is None:
+                continue
             try:
-                libpq_environment(source.peek_secret(key) or "")
+                connection = libpq_environment(source.peek_secret(key) or "")
+                if not connection.get("PGHOST"):
+                    raise ValueError("has no host (postgresql://user:password@host:5432/dbname)")
             except ValueError as error:
                 # The message never quotes the URL: it holds the database password.
                 problems.add(
@@ -64,6 +68,10 @@ def read_postgres(
                     f"is not a usable PostgreSQL URL ({what}): it {error}; expected "
                     f"postgresql://user:password@host:5432/dbname: run `{secret_set_command(key, stack)}`",
                 )
+                continue
+            urls[key] = value
+        lobechat_url = urls.get("postgresLobechatUrl")
+        logto_url = urls.get("postgresLogtoUrl")
     return PostgresConfig(mode=mode, image=image, command=command,
                           logto_database_url=logto_url, lobechat_database_url=lobechat_url)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from components.config.errors import Problems
-from components.config.fields import parse_bool, read_object, unknown_fields
+from components.config.fields import parse_bool, parse_ip, parse_port, read_object, unknown_fields
 from components.config.sources import ConfigSource
 from components.config.stage import (
     LOBECHAT_CONTAINER_PORT,
@@ -18,18 +16,33 @@ from components.config.stage import (
 
 KEYS = frozenset({"publish"})
 
-_PUBLISH_FIELDS = {"enabled", "bindAddress", "lobechatPort", "logtoPort", "logtoAdminPort"}
+_PUBLISH_FIELDS = {"enabled", "bindAddress", "lobechatPort", "logtoPort", "logtoAdminPort", "allowNonLoopbackBind"}
 
 
 def read_publish(
-    source: ConfigSource, problems: Problems, lobechat_url: Origin | None, logto: LogtoConfig | None
+    source: ConfigSource,
+    problems: Problems,
+    lobechat_url: Origin | None,
+    logto: LogtoConfig | None,
+    require_https: bool = False,
 ) -> PublishConfig | None:
     obj = read_object(source, problems, "publish")
     unknown_fields(problems, "publish", obj, _PUBLISH_FIELDS)
     enabled = parse_bool(obj.get("enabled"), "publish.enabled", problems, True)
-    bind = str(obj.get("bindAddress", "127.0.0.1"))
-    if not re.match(r"^(\d{1,3}(\.\d{1,3}){3}|::1?|\[::1?\])$", bind):
+    bind = obj.get("bindAddress", "127.0.0.1")
+    address = parse_ip(bind)
+    if address is None:
         problems.add("publish.bindAddress", "must be an IP address such as 127.0.0.1 (only the local proxy) or 0.0.0.0 (every interface)")
+        bind = "127.0.0.1"
+    allow_open = parse_bool(obj.get("allowNonLoopbackBind"), "publish.allowNonLoopbackBind", problems, False)
+    if address is not None and not address.is_loopback and require_https and enabled and not allow_open:
+        # Docker writes its own iptables rules for published ports: they bypass the host's firewall.
+        problems.add(
+            "publish.bindAddress",
+            "is not a loopback address on a stage that requires https: ports Docker publishes bypass the "
+            "host firewall, so LobeChat and Logto would be reachable over plain http, around your TLS proxy; "
+            "use 127.0.0.1, or opt in with `pulumi config set --path lobechat-logto:publish.allowNonLoopbackBind true`",
+        )
 
     def port(name: str, origin: Origin | None, default: int) -> int:
         # For *.localhost URLs the browser connects to the URL's port, so the published port must be it.
@@ -37,13 +50,9 @@ def read_publish(
         raw = obj.get(name)
         if raw is None:
             return wanted
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            problems.add(f"publish.{name}", "must be a port number (1-65535)")
-            return wanted
-        if not 1 <= value <= 65535:
-            problems.add(f"publish.{name}", "must be a port number (1-65535)")
+        value = parse_port(raw)
+        if value is None:
+            problems.add(f"publish.{name}", "must be a port number: a whole number 1-65535")
             return wanted
         if origin is not None and origin.is_localhost and value != origin.port:
             problems.add(f"publish.{name}", f"must equal the port of the *.localhost URL it serves ({origin.port}); remove it")

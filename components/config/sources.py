@@ -31,6 +31,12 @@ class ConfigSource(Protocol):
     def keys(self) -> set[str]:
         """Every key set in the namespace (without the ``lobechat-logto:`` prefix)."""
 
+    def is_secret(self, key: str) -> bool:
+        """True when ``key`` was set as a secret (``pulumi config set --secret``): encrypted in the stack file."""
+
+    def peek_secret_object(self, key: str) -> Any:
+        """A secret structured value as plain data, only to check its shape and types; never kept."""
+
 
 class PulumiConfigSource:
     """Adapts ``pulumi.Config(NAMESPACE)`` to :class:`ConfigSource`."""
@@ -60,6 +66,16 @@ class PulumiConfigSource:
             return {"": pulumi.Output.secret(str(raw))}  # shape error reported by the loader
         return {str(k): pulumi.Output.secret(scalar_text(v)) for k, v in raw.items()}
 
+    def is_secret(self, key: str) -> bool:
+        # The language host hands the engine's list of secure keys to the SDK (PULUMI_CONFIG_SECRET_KEYS
+        # -> set_all_config); a key inside an object set with --secret --path marks the whole key.
+        from pulumi.runtime import config as runtime_config
+
+        return runtime_config.is_config_secret(f"{NAMESPACE}:{key}")
+
+    def peek_secret_object(self, key: str) -> Any:
+        return self._config.get_object(key)
+
     def keys(self) -> set[str]:
         from pulumi.runtime import config as runtime_config
 
@@ -69,7 +85,11 @@ class PulumiConfigSource:
 
 
 class MappingConfigSource:
-    """A :class:`ConfigSource` over plain dicts (tests, tooling): ``values`` and ``secrets`` by key."""
+    """A :class:`ConfigSource` over plain dicts (tests, tooling): ``values`` and ``secrets`` by key.
+
+    Like Pulumi, a secret key may be read as plain and a plain key as secret; only ``is_secret``
+    tells them apart (a key in ``values`` is one set without ``--secret``).
+    """
 
     def __init__(self, values: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None) -> None:
         self._values = dict(values or {})
@@ -91,7 +111,7 @@ class MappingConfigSource:
         return None if value is None else str(value)
 
     def get_secret_object(self, key: str) -> Mapping[str, pulumi.Input[str]] | None:
-        value = self._secrets.get(key)
+        value = self._secrets.get(key, self._values.get(key))
         if value is None:
             return None
         if not isinstance(value, Mapping):
@@ -100,6 +120,12 @@ class MappingConfigSource:
 
     def keys(self) -> set[str]:
         return {k for k, v in {**self._values, **self._secrets}.items() if v is not None}
+
+    def is_secret(self, key: str) -> bool:
+        return self._secrets.get(key) is not None
+
+    def peek_secret_object(self, key: str) -> Any:
+        return self._secrets.get(key, self._values.get(key))
 
 
 def scalar_text(value: Any) -> str:

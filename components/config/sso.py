@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import pulumi
 
 from components.config.errors import Problems, secret_set_command
+from components.config.fields import check_url, is_dns_name, read_secret
 from components.config.sources import ConfigSource
 from components.config.stage import SsoProvider
 from components.sso_providers import PROVIDERS, ProviderSpec, provider_ids
+
+_SETTING_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 KEYS = frozenset(
     {"ssoProviders"}
@@ -18,7 +21,9 @@ KEYS = frozenset(
 )
 
 
-def read_sso_providers(source: ConfigSource, problems: Problems, stack: str, gen: int) -> list[SsoProvider]:
+def read_sso_providers(
+    source: ConfigSource, problems: Problems, stack: str, gen: int, require_https: bool = False
+) -> list[SsoProvider]:
     try:
         raw = source.get_object("ssoProviders")
     except Exception:
@@ -61,7 +66,7 @@ def read_sso_providers(source: ConfigSource, problems: Problems, stack: str, gen
             problems.add(key, f"'{provider_id}' is the same provider as an earlier entry ('{emitted_id}' in LobeChat {gen}.x); keep one")
             continue
         emitted.add(emitted_id)
-        providers.append(_provider_env(source, spec, gen, settings, key, problems, stack))
+        providers.append(_provider_env(source, spec, gen, settings, key, problems, stack, require_https))
     if providers and "logto" not in seen:
         problems.add("ssoProviders", "must include 'logto': this stack signs users in through the Logto application it creates")
     return providers
@@ -69,7 +74,8 @@ def read_sso_providers(source: ConfigSource, problems: Problems, stack: str, gen
 
 def _provider_env(
     source: ConfigSource,
-    spec: ProviderSpec, gen: int, settings: dict[str, Any], key: str, problems: Problems, stack: str
+    spec: ProviderSpec, gen: int, settings: dict[str, Any], key: str, problems: Problems, stack: str,
+    require_https: bool = False,
 ) -> SsoProvider:
     fields = spec.fields[gen]
     allowed = {f.source for f in fields if not f.from_secret_key}
@@ -83,28 +89,45 @@ def _provider_env(
     for f in fields:
         if f.from_secret_key:
             config_key = spec.secret_key(f.source)
-            value = source.get_secret(config_key)
-            if value is None:
+            if f.source == "clientSecret":
+                present, value = read_secret(source, problems, config_key, stack)
+            else:  # a client id is an identifier, not a credential: it may be set plain
+                value = source.get_secret(config_key)
+                present = value is not None
+                if present and not str(source.peek_secret(config_key) or "").strip():
+                    problems.add(config_key, f"is empty; run `{secret_set_command(config_key, stack)}`")
+                    continue
+            if not present:
                 problems.add(
                     config_key,
                     f"is required for SSO provider '{spec.id}' ({f.env_var}): run `{secret_set_command(config_key, stack)}`",
                 )
                 continue
-            env[f.env_var] = value
+            if value is not None:
+                env[f.env_var] = value
             continue
         raw = settings.get(f.source)
+        setting = f"{key}.{f.source}"
         if raw is None:
             if f.required:
-                problems.add(f"{key}.{f.source}", f"is required for SSO provider '{spec.id}' ({f.env_var})")
+                problems.add(setting, f"is required for SSO provider '{spec.id}' ({f.env_var})")
             continue
-        text = str(raw).strip()
         if f.source in ("issuer", "authorityUrl"):
-            parsed = urlsplit(text)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                problems.add(f"{key}.{f.source}", f"must be an http(s) URL (the provider's {f.source})")
-                continue
             # Kept exactly as written: the issuer must equal what the provider advertises, and some
             # (Auth0) advertise a trailing slash.
+            text = check_url(raw, setting, problems, require_https, what=f.source)
+            if text is None:
+                continue
+        elif f.source == "domain":
+            if not isinstance(raw, str) or not is_dns_name(raw.lower()):
+                problems.add(setting, "must be a host name (letters, digits, '-' and '.'), without https://")
+                continue
+            text = raw
+        else:
+            if not isinstance(raw, str) or not _SETTING_TEXT.fullmatch(raw):
+                problems.add(setting, "must be a string of letters, digits, '.', '_' or '-' (at most 128)")
+                continue
+            text = raw
         env[f.env_var] = text
     return SsoProvider(id=spec.id, emitted_id=spec.emitted_id[gen], env=env)
 

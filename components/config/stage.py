@@ -112,6 +112,21 @@ class LogtoConfig:
     api_endpoint_explicit: bool
     m2m_client_id: pulumi.Input[str] | None = None
     m2m_client_secret: pulumi.Input[str] | None = None
+    expose_admin_console: bool = True
+    """``logto.exposeAdminConsole``: publish the admin console like the other ports (on
+    ``publish.bindAddress``, reachable through the operator's proxy). When False (the default off the
+    stack 'dev') its port is published on 127.0.0.1 only, ``ADMIN_ENDPOINT`` is that loopback address,
+    and the console is reached through an SSH tunnel (README): nobody outside the Docker host can
+    register the first administrator."""
+
+    @property
+    def admin_endpoint_url(self) -> str | None:
+        """Logto's ``ADMIN_ENDPOINT``: the configured admin endpoint, or the loopback URL when closed."""
+        if self.mode != "container":
+            return self.admin_endpoint.url if self.admin_endpoint is not None else None
+        if not self.expose_admin_console:
+            return f"http://127.0.0.1:{self.container_admin_port}"
+        return self.admin_endpoint.url if self.admin_endpoint is not None else None
 
     @property
     def issuer(self) -> str:
@@ -120,9 +135,9 @@ class LogtoConfig:
 
     @property
     def admin_console_url(self) -> str | None:
-        """The admin console's URL, when known."""
-        if self.admin_endpoint is not None:
-            return f"{self.admin_endpoint.url}/console"
+        """The admin console's URL, when known (through the SSH tunnel when the console is closed)."""
+        if self.admin_endpoint_url is not None:
+            return f"{self.admin_endpoint_url}/console"
         if self.tenant_id and self.tenant_id != "default":
             return f"https://cloud.logto.io/{self.tenant_id}"
         return None
@@ -174,6 +189,16 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class MemoryLimits:
+    """Memory limit per container, MiB (``memoryLimits``; see :mod:`components.config.memory`)."""
+
+    postgres: int = 1024
+    logto: int = 1024
+    lobechat: int = 2048
+    one_shot: int = 256
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything one stage needs, validated. Built by :func:`load_stage_config` only."""
 
@@ -196,6 +221,7 @@ class StageConfig:
     proxy_on_docker_host: bool = False
     health_start_interval: bool = False
     """``dockerHealthStartInterval``: Docker Engine 25+, health checks get a 1 s start interval."""
+    memory_limits: MemoryLimits = field(default_factory=MemoryLimits)
     verification: VerificationConfig = field(default_factory=VerificationConfig)
     logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     storage: StorageConfig = STORAGE_NONE
@@ -213,7 +239,9 @@ class StageConfig:
             return ()
         origins = [self.lobechat_url]
         if self.logto.mode == "container":
-            origins += [self.logto.endpoint] + ([self.logto.admin_endpoint] if self.logto.admin_endpoint else [])
+            origins.append(self.logto.endpoint)
+            if self.logto.admin_endpoint is not None and self.logto.expose_admin_console:
+                origins.append(self.logto.admin_endpoint)
         names: list[str] = []
         for origin in origins:
             if not origin.is_localhost and origin.host not in names:

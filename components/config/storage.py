@@ -66,7 +66,7 @@ S3_ENV_NAMES = frozenset(
 
 _FIELDS = {
     "mode", "bucket", "region", "endpoint", "publicEndpoint", "apiEndpoint", "publicDomain",
-    "pathStyle", "publicRead", "image", "publishPort", "adoptExisting",
+    "pathStyle", "publicRead", "image", "publishPort", "adoptExisting", "lobechatKey",
 }
 _MODES = ("container", "external", "none")
 
@@ -120,6 +120,8 @@ class StorageConfig:
         access_key_id / secret_access_key: the credentials the stack manages the bucket with (external).
         lobechat_access_key_id / lobechat_secret_access_key: a narrower key LobeChat uses instead
             (external; optional, defaults to the managing credentials).
+        lobechat_key: ``shared`` (LobeChat uses the managing or the configured LobeChat key) or
+            ``iam`` (external AWS S3: the stack creates an IAM user whose key may only use the bucket).
     """
 
     mode: str = "none"
@@ -140,6 +142,7 @@ class StorageConfig:
     secret_access_key: pulumi.Input[str] | None = None
     lobechat_access_key_id: pulumi.Input[str] | None = None
     lobechat_secret_access_key: pulumi.Input[str] | None = None
+    lobechat_key: str = "shared"
 
     @property
     def enabled(self) -> bool:
@@ -251,6 +254,8 @@ def _container(obj, problems, require_https, publish, bucket, region, public_rea
     for name in ("endpoint", "pathStyle"):
         if name in obj:
             problems.add(f"storage.{name}", "only applies when storage.mode is \"external\"; the container server is always path-style at storage.publicEndpoint")
+    if "lobechatKey" in obj:
+        problems.add("storage.lobechatKey", "only applies when storage.mode is \"external\" (AWS S3); the container server's users are not managed by the stack yet (see the README)")
     public = origin_of(
         obj.get("publicEndpoint"), "storage.publicEndpoint", problems, require_https, required=True,
         example="https://s3.example.com",
@@ -344,6 +349,17 @@ def _external(source, obj, problems, stack, require_https, bucket, region, publi
     if (lobechat_pair[0] is None) != (lobechat_pair[1] is None):
         missing = "storageLobechatSecretAccessKey" if lobechat_pair[1] is None else "storageLobechatAccessKeyId"
         problems.add(missing, f"set both storageLobechatAccessKeyId and storageLobechatSecretAccessKey, or neither: run `{secret_set_command(missing, stack)}`")
+    lobechat_key = str(obj.get("lobechatKey", "shared"))
+    if lobechat_key not in ("shared", "iam"):
+        problems.add("storage.lobechatKey", "must be \"shared\" (LobeChat uses the configured key) or \"iam\" (an IAM user limited to the bucket, AWS S3 only)")
+    elif lobechat_key == "iam" and obj.get("endpoint") is not None:
+        problems.add(
+            "storage.lobechatKey",
+            "\"iam\" needs AWS S3 (no storage.endpoint): other S3 services scope keys outside the S3 API; "
+            "set storageLobechatAccessKeyId / storageLobechatSecretAccessKey to a key limited to the bucket instead",
+        )
+    elif lobechat_key == "iam" and lobechat_pair[0] is not None:
+        problems.add("storage.lobechatKey", "\"iam\" creates LobeChat's key; remove storageLobechatAccessKeyId / storageLobechatSecretAccessKey, or this setting")
     return StorageConfig(
         mode="external",
         bucket=bucket,
@@ -359,4 +375,5 @@ def _external(source, obj, problems, stack, require_https, bucket, region, publi
         secret_access_key=values["storageSecretAccessKey"],
         lobechat_access_key_id=lobechat_pair[0],
         lobechat_secret_access_key=lobechat_pair[1],
+        lobechat_key=lobechat_key,
     )

@@ -143,6 +143,11 @@ class LogtoRateLimitedError(LogtoError):
 class LogtoServerError(LogtoError):
     """5xx from Logto (after retries where retrying was safe)."""
 
+    gateway_ambiguous: bool = False
+    """True when the answer may come from a proxy in front of Logto rather than from Logto (502,
+    504, 520-524, or any 5xx without Logto's JSON error body): Logto may have committed the request,
+    or may still be working on it, so a create must not be sent again before a rerun looks it up."""
+
     default_hint = (
         "Logto failed internally: check its logs. A 500 on every Management API call while "
         "/api/status answers 204 usually means Logto cannot reach its own ENDPOINT or ADMIN_ENDPOINT "

@@ -43,11 +43,30 @@ SELF_HOSTED_RESOURCE = "https://default.logto.app/api"
 MANAGEMENT_ROLE_NAME = "Logto Management API access"
 
 # Statuses worth retrying: the server (or a proxy in front of it) says "not now".
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504, *range(520, 525)})
 # Statuses that mean the request was refused before Logto acted on it, so retrying is safe even for
-# a non-idempotent POST. 502 and 504 are not here: a gateway answers them when the upstream was too
-# slow or broke mid-way, and Logto may well have committed the create behind it.
-NOT_PROCESSED_STATUSES = frozenset({429, 503})
+# a non-idempotent POST: 429, and 503 when it carries Logto's own JSON error body. 502, 504, 520-524
+# and any 5xx without Logto's body are not: a gateway answers them when the upstream was too slow or
+# broke mid-way, and Logto may well have committed the create behind it (or still be working on it).
+NOT_PROCESSED_STATUSES = frozenset({429})
+NOT_PROCESSED_WITH_LOGTO_BODY = frozenset({503})
+GATEWAY_STATUSES = frozenset({502, 504, *range(520, 525)})
+"""Answers only a proxy gives (Cloudflare's 520-524 included): never Logto's own verdict."""
+
+
+def is_logto_error_body(response: requests.Response) -> bool:
+    """True when the body is Logto's JSON error object (a ``message``), not a proxy's page."""
+    if "json" not in response.headers.get("Content-Type", ""):
+        return False
+    body = _error_body(response)
+    return isinstance(body.get("message"), str) or isinstance(body.get("code"), str)
+
+
+def gateway_ambiguous(response: requests.Response) -> bool:
+    """A 5xx that may have come from a gateway while Logto committed (or is committing) the request."""
+    return response.status_code >= 500 and (
+        response.status_code in GATEWAY_STATUSES or not is_logto_error_body(response)
+    )
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 TOKEN_REFRESH_MARGIN = 60.0
@@ -253,6 +272,13 @@ def error_from_response(
     if status == 429:
         return LogtoRateLimitedError("rate limited (retries exhausted).", **common)
     if status >= 500:
+        if gateway_ambiguous(response):
+            error = LogtoServerError(
+                "the gateway in front of Logto answered with a server error (no answer from Logto itself).",
+                **common,
+            )
+            error.gateway_ambiguous = True
+            return error
         return LogtoServerError("Logto answered with a server error.", **common)
     return LogtoUnexpectedResponseError("unexpected response.", **common)
 
@@ -509,7 +535,10 @@ class LogtoTransport:
             status = response.status_code
             if status in expected or status not in RETRYABLE_STATUSES:
                 return response
-            if not (idempotent or status in NOT_PROCESSED_STATUSES):
+            not_processed = status in NOT_PROCESSED_STATUSES or (
+                status in NOT_PROCESSED_WITH_LOGTO_BODY and is_logto_error_body(response)
+            )
+            if not (idempotent or not_processed):
                 return response
             if status in (502, 503, 504) and wait_once(f"HTTP {status}"):
                 response.close()
@@ -519,7 +548,19 @@ class LogtoTransport:
             delay = self._backoff(attempt)
             retry_after = _retry_after_seconds(response) if status in (429, 503) else None
             if retry_after is not None:
-                delay = min(conn.retry_after_cap, max(retry_after, 0.0))
+                if retry_after > conn.retry_after_cap:
+                    # Retrying before the server's own wait is over only earns another refusal.
+                    response.close()
+                    raise LogtoRateLimitedError(
+                        f"Logto asks to wait {retry_after:g} s before the next try (Retry-After), longer than "
+                        f"this client waits ({conn.retry_after_cap:g} s).",
+                        method=method,
+                        path=path,
+                        url=url,
+                        status=status,
+                        hint=f"Run `pulumi up` again in {retry_after:g} s or later; nothing was retried early.",
+                    )
+                delay = max(retry_after, 0.0)
             log.debug("%s %s: HTTP %d (attempt %d), retrying in %.2fs", method, path, status, attempt, delay)
             response.close()
             _sleep(delay)

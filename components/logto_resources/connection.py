@@ -231,8 +231,9 @@ def create_without_duplicate(
 
     The transport does not repeat a POST that may have reached Logto. Here, after such a failure,
     the object is looked up by its ownership marker (sent inside the same POST, so it exists with
-    the object or not at all). Found: use it. Not found after a dropped connection or a 5xx: the
-    create did not happen, so it is sent once more. Not found after a timeout or a 504: the request
+    the object or not at all). Found: use it. Not found after a dropped connection or Logto's own 5xx:
+    the create did not happen, so it is sent once more. Not found after a timeout or a gateway's 5xx
+    (502, 504, 520-524, or a 5xx without Logto's JSON error body): the request
     may still be running inside Logto and could commit after a second POST, so instead of risking a
     duplicate the error is raised with a hint to re-run, and the re-run's lookup adopts the object.
     """
@@ -246,7 +247,9 @@ def create_without_duplicate(
             found = find_owned()
             if found is not None:
                 return found
-            still_in_flight = isinstance(exc, LogtoTimeoutError) or exc.status == 504
+            # A timeout, or a gateway's 5xx (502, 504, 520-524, any 5xx without Logto's JSON body):
+            # Logto may still commit the first POST, so a second one could make a duplicate.
+            still_in_flight = isinstance(exc, LogtoTimeoutError) or bool(getattr(exc, "gateway_ambiguous", False))
             if still_in_flight or attempt == 2:
                 raise exc.with_hint(RERUN_HINT) from None
     raise AssertionError("unreachable")

@@ -93,15 +93,27 @@ def validate_bucket(value: Any) -> str:
 
 def s3_client(props: Mapping[str, Any]) -> Any:
     """A boto3 S3 client for one provider call, from the resource's properties."""
+    return aws_client("s3", props)
+
+
+def aws_client(
+    service: str,
+    props: Mapping[str, Any],
+    *,
+    endpoint_key: str = "s3_endpoint",
+    key_id_key: str = "access_key_id",
+    secret_key: str = "secret_access_key",
+) -> Any:
+    """A botocore client of ``service`` (``s3``, ``iam``) for one provider call."""
     import botocore.session
     from botocore.config import Config
 
     global _SESSION
-    endpoint = validate_endpoint(props.get("s3_endpoint"))
+    endpoint = validate_endpoint(props.get(endpoint_key))
     timeout = float(props.get("timeout") or DEFAULT_TIMEOUT)
     config = Config(
-        region_name=str(props.get("region") or "us-east-1"),
-        signature_version="s3v4",
+        region_name=str(props.get("region") or "us-east-1") if props.get("region") != "auto" or service == "s3" else "us-east-1",
+        signature_version="s3v4" if service == "s3" else None,
         s3={"addressing_style": "path" if props.get("path_style", True) else "virtual"},
         retries={"mode": "standard", "total_max_attempts": int(props.get("attempts") or DEFAULT_ATTEMPTS)},
         connect_timeout=timeout,
@@ -115,10 +127,10 @@ def s3_client(props: Mapping[str, Any]) -> Any:
         if _SESSION is None:
             _SESSION = botocore.session.get_session()
         return _SESSION.create_client(
-            "s3",
+            service,
             endpoint_url=endpoint,
-            aws_access_key_id=str(props.get("access_key_id") or ""),
-            aws_secret_access_key=str(props.get("secret_access_key") or ""),
+            aws_access_key_id=str(props.get(key_id_key) or ""),
+            aws_secret_access_key=str(props.get(secret_key) or ""),
             config=config,
         )
 

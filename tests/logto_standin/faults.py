@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-FAULT_KINDS = ("status", "delay", "drop", "drop_after_commit")
+FAULT_KINDS = ("status", "delay", "drop", "drop_after_commit", "gateway_then_commit")
 
 
 @dataclass
@@ -55,7 +55,11 @@ class FaultInjector:
         ``kind``: ``status`` answers ``status`` (with ``Retry-After: retry_after`` when given) without
         touching the state; ``delay`` sleeps ``seconds`` then handles the request normally; ``drop``
         closes the connection with no answer and no change; ``drop_after_commit`` performs the
-        request, then closes the connection instead of answering (a lost response).
+        request, then closes the connection instead of answering (a lost response);
+        ``gateway_then_commit`` answers ``status`` at once with a proxy's HTML page (not Logto's JSON
+        error body, as a gateway gives up on a slow upstream: 502, 520-524) and keeps the request,
+        which the stand-in performs only when the test calls ``commit_deferred()`` (Logto committing
+        the create behind the gateway, after the client has moved on).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}: use one of {', '.join(FAULT_KINDS)}")

@@ -489,6 +489,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 standin._log(method, self.path, fault.status)
                 self._write(Response(fault.status, {"message": f"stand-in fault: status {fault.status}"}, headers))
                 return
+            elif fault.kind == "gateway_then_commit":
+                standin._log(method, self.path, fault.status)
+                standin.deferred.append((method, path, url.query, self.headers, body, self.client_address[0]))
+                page = f"<html><body><h1>{fault.status} gateway error</h1></body></html>".encode()
+                self._write(Response(fault.status, raw=page, content_type="text/html"))
+                return
             elif fault.kind == "drop":
                 standin._log(method, self.path, None)
                 self._drop()
@@ -549,6 +555,8 @@ class LogtoStandIn:
         self.state = LogtoState(management_resource=management_resource, token_ttl=token_ttl)
         self.answer_as(logto_version)
         self.faults = FaultInjector()
+        self.deferred: list[tuple] = []
+        """Requests a ``gateway_then_commit`` fault answered for but has not performed yet."""
         self.latency = 0.0
         self.requests_log: list[LoggedRequest] = []
         self.openapi_violations: list[str] = []
@@ -642,6 +650,15 @@ class LogtoStandIn:
         self.state.expire_all_tokens()
 
     # ---- request handling --------------------------------------------------------------------------
+
+    def commit_deferred(self) -> int:
+        """Perform the requests kept by ``gateway_then_commit`` faults (Logto finishing them late)."""
+        done = 0
+        while self.deferred:
+            method, path, query, headers, body, client_ip = self.deferred.pop(0)
+            self._handle(method, path, query, headers, body, client_ip)
+            done += 1
+        return done
 
     def _log(self, method: str, path_with_query: str, status: int | None) -> None:
         with self._log_lock:

@@ -1,0 +1,96 @@
+"""Hardened containers (issue 8): no-new-privileges and a memory limit on every container, limits per
+stage, the bootstrap leaving no secret behind, TRUST_PROXY_HEADER only behind a proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import ConfigError, MappingConfigSource, load_stage_config
+from tests.pulumi_mocks import CONTAINER, run_program, stack_config
+
+NS = "lobechat-logto"
+DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256,
+            "logto-database-preflight": 256, "logto-database-setup": 1024, "storage": 512,
+            # the data safety steps (issue 9): one-shot dumps and checks, and the scheduled backups
+            "data-safety-snapshot": 256, "postgres-volume-check": 256, "data-safety-scheduled-backups": 256}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_container_has_no_new_privileges_and_a_memory_limit(stack):
+    run = run_program(stack, stack_config(stack))
+    containers = run.of_type(CONTAINER)
+    assert {c.name for c in containers} >= set(DEFAULTS) - {"storage", "data-safety-scheduled-backups"}
+    for container in containers:
+        assert container.plain("securityOpts") == ["no-new-privileges:true"], container.name
+        # Readiness waits (one-shot pollers) get the one-shot default.
+        expected = 256 if container.name.endswith("-ready-wait") else DEFAULTS[container.name]
+        assert container.plain("memory") == expected, container.name
+
+
+def test_memory_limits_are_configurable_per_stage():
+    limits = {"postgres": 4096, "logto": 768, "lobechat": 3072, "oneShot": 128}
+    run = run_program("dev", {**stack_config("dev"), f"{NS}:memoryLimits": limits})
+    memory = {c.name: c.plain("memory") for c in run.of_type(CONTAINER) if not c.name.endswith("-ready-wait")}
+    assert {k: memory[k] for k in ("postgres", "logto", "lobechat", "logto-bootstrap-psql", "postgres-roles-psql")} == {
+        "postgres": 4096, "logto": 768, "lobechat": 3072, "logto-bootstrap-psql": 128, "postgres-roles-psql": 128}
+
+
+@pytest.mark.parametrize("value", [0, 32, True, "1024", 1024.5, -1, 2**31])
+def test_bad_memory_limits_are_one_config_error_naming_the_key(value):
+    values = {
+        "lobechatUrl": "http://lobe.localhost:3210",
+        "logto": {"endpoint": "http://auth.localhost:3001", "adminEndpoint": "http://auth-admin.localhost:3002"},
+        "memoryLimits": {"lobechat": value},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stage_config(MappingConfigSource(values), "dev")
+    assert [p.key for p in info.value.problems] == [f"{NS}:memoryLimits.lobechat"]
+
+
+def test_bootstrap_container_environment_holds_no_secret():
+    run = run_program("prod", stack_config("prod"))
+    bootstrap = run.one(CONTAINER, "logto-bootstrap-psql")
+    env = bootstrap.env()
+    assert "PGPASSWORD" not in env and "LOGTO_BOOTSTRAP_APP_SECRET" not in env
+    postgres_password = run.one(CONTAINER, "postgres").env()["POSTGRES_PASSWORD"]
+    assert all(postgres_password not in value for value in env.values())
+    uploads = {u["file"]: u for u in bootstrap.plain("uploads")}
+    assert uploads["/run/lobechat-logto/pgpass"]["permissions"] == "0600"
+    assert bootstrap.is_secret("uploads")
+
+
+def test_trust_proxy_header_is_refused_where_no_proxy_can_be_in_front():
+    values = {
+        "lobechatUrl": "http://lobe.localhost:3210",
+        "logto": {"endpoint": "http://auth.localhost:3001", "adminEndpoint": "http://auth-admin.localhost:3002",
+                  "trustProxyHeader": True},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_stage_config(MappingConfigSource(values), "dev")
+    assert [p.key for p in info.value.problems] == [f"{NS}:logto.trustProxyHeader"]
+
+
+@pytest.mark.parametrize(("stack", "expected"), [("dev", "0"), ("staging", "1"), ("prod", "1")])
+def test_trust_proxy_header_follows_the_tls_proxy(stack, expected):
+    run = run_program(stack, stack_config(stack))
+    assert run.one(CONTAINER, "logto").env()["TRUST_PROXY_HEADER"] == expected
+
+
+def test_logto_and_lobechat_connect_as_their_own_roles_with_separate_generated_passwords():
+    run = run_program("dev", stack_config("dev"))
+    logto_url = run.one(CONTAINER, "logto").env()["DB_URL"]
+    lobechat_url = run.one(CONTAINER, "lobechat").env()["DATABASE_URL"]
+    assert logto_url.startswith("postgresql://logto:") and logto_url.endswith("@postgres:5432/logto")
+    assert lobechat_url.startswith("postgresql://lobechat:") and lobechat_url.endswith("@postgres:5432/lobechat")
+    superuser_password = run.one(CONTAINER, "postgres").env()["POSTGRES_PASSWORD"]
+    assert superuser_password not in logto_url and superuser_password not in lobechat_url
+    logto_password = logto_url.split(":")[2].split("@")[0]
+    lobechat_password = lobechat_url.split(":")[2].split("@")[0]
+    assert len({superuser_password, logto_password, lobechat_password}) == 3
+    # The roles step: superuser only here, its passwords as files, none in its environment.
+    roles = run.one(CONTAINER, "postgres-roles-psql")
+    env = roles.env()
+    assert env["PGUSER"] == "postgres" and "PGPASSWORD" not in env
+    assert all(p not in str(env) for p in (superuser_password, logto_password, lobechat_password))
+    assert roles.is_secret("uploads")
+    assert run.depends_on(roles, run.one(CONTAINER, "postgres-ready-wait"))
