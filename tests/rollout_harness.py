@@ -304,6 +304,10 @@ class Probes:
 # --- the engine ---------------------------------------------------------------------------------------
 
 
+PendingDelete = tuple[str, Callable[["RolloutMocks"], None]]
+"""A delete the engine still owes: its label and what performs it (given the run that performs it)."""
+
+
 @dataclass
 class KeptContainer:
     id: str
@@ -321,7 +325,7 @@ class RolloutMocks(EngineLikeMocks):
         *,
         prior_state: Mapping[tuple[str, str], StoredResource] | None = None,
         prior_container: KeptContainer | None = None,
-        pending_deletes: list[tuple[tuple[str, str], StoredResource]] | None = None,
+        pending_deletes: list[PendingDelete] | None = None,
         on_step: Callable[[str], None] = lambda label: None,
         preview: bool = False,
     ) -> None:
@@ -329,16 +333,27 @@ class RolloutMocks(EngineLikeMocks):
         self.fleet = fleet
         self.prior_container = prior_container
         self.container: KeptContainer | None = prior_container
-        self.on_step = on_step
+        self.steps: list[str] = []
+        self._on_step = on_step
         self.preview = preview
         self.replacements: list[tuple[str, str]] = []
         self.deleted: list[str] = []
         # Deletes to run at the end, in registration order (run reversed: dependents first).
-        self._end_deletes: list[tuple[str, Callable[[], None], tuple[tuple[str, str], StoredResource] | None]] = []
-        for key, stored in pending_deletes or []:
-            # The engine deletes what a failed run left pending before anything else.
-            self._delete_stored(key, stored)
-        self.pending_after_failure: list[tuple[tuple[str, str], StoredResource]] = []
+        self._end_deletes: list[PendingDelete] = []
+        self.pending_after_failure: list[PendingDelete] = []
+        # The engine deletes what a failed run left pending before anything else, dependents first.
+        todo = list(pending_deletes or [])
+        for index, (_label, delete) in enumerate(todo):
+            try:
+                delete(self)
+            except BaseException:
+                self.pending_after_failure = todo[index:]
+                raise
+
+    def on_step(self, label: str) -> None:
+        """After every step that changes what runs or what Logto holds: the probes run once."""
+        self.steps.append(label)
+        self._on_step(label)
 
     def _delete_stored(self, key: tuple[str, str], stored: StoredResource) -> None:
         _load_provider(stored.outputs[PROVIDER_KEY]).delete(stored.id, dict(stored.outputs))
@@ -364,9 +379,13 @@ class RolloutMocks(EngineLikeMocks):
         self.replacements.append((CONTAINER, LOBECHAT))
         self.on_step("lobechat started")
         if prior is not None:
-            self._end_deletes.append((LOBECHAT, lambda: self.fleet.stop(prior.id), None))
+            self._end_deletes.append((LOBECHAT, lambda mocks, cid=prior.id: mocks._stop(cid)))
         self.container = KeptContainer(replica.container_id, env, aliases)
         return replica.container_id, outs
+
+    def _stop(self, container_id: str) -> None:
+        self.fleet.stop(container_id)
+        self.on_step(f"stop {container_id}")
 
     def _run_dynamic(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         from pulumi.runtime import rpc
@@ -407,7 +426,7 @@ class RolloutMocks(EngineLikeMocks):
                 result = provider.create(inputs)
                 if not diff.delete_before_replace:
                     # Only a replacement that was created marks the old resource pending deletion.
-                    self._end_deletes.append((args.name, lambda p=prior, k=key: self._delete_stored(k, p), (key, prior)))
+                    self._end_deletes.append((args.name, lambda mocks, p=prior, k=key: mocks._delete_stored(k, p)))
                 self.dynamic_creates.append(key)
                 resource_id, raw_outs = result.id, result.outs
                 self.on_step(f"replace {args.name}")
@@ -425,14 +444,20 @@ class RolloutMocks(EngineLikeMocks):
         return resource_id, {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in outs.items()}
 
     def finish(self) -> None:
-        """The end of a successful run: replaced resources are deleted, dependents first."""
-        for _name, delete, _stored in reversed(self._end_deletes):
-            delete()
+        """The end of a run: replaced resources are deleted, dependents first; a failed delete leaves
+        it and the ones after it pending for the next run."""
+        todo = list(reversed(self._end_deletes))
         self._end_deletes.clear()
+        for index, (_label, delete) in enumerate(todo):
+            try:
+                delete(self)
+            except BaseException:
+                self.pending_after_failure = todo[index:]
+                raise
 
     def abandon(self) -> None:
         """The run failed: what it replaced stays pending deletion for the next run."""
-        self.pending_after_failure = [stored for _n, _d, stored in self._end_deletes if stored is not None]
+        self.pending_after_failure = list(reversed(self._end_deletes))
         self._end_deletes.clear()
 
 
@@ -446,7 +471,7 @@ class Stage:
         self.fleet = Fleet()
         self.state: dict[tuple[str, str], StoredResource] = {}
         self.container: KeptContainer | None = None
-        self.pending: list[tuple[tuple[str, str], StoredResource]] = []
+        self.pending: list[PendingDelete] = []
         self.on_step: Callable[[str], None] = lambda label: None
         self.last: RolloutMocks | None = None
         standin.state.clock_ms = clock.ms
@@ -469,15 +494,20 @@ class Stage:
                 run = run_against(self.standin, self.config(**overrides), mocks)
             except BaseException:
                 if not preview:
+                    # What succeeded is in the state; what the run replaced stays pending deletion.
                     mocks.abandon()
                     self.state = {**self.state, **mocks.state}
                     self.container = mocks.container
                     self.pending = mocks.pending_after_failure
                 raise
-        if not preview:
-            mocks.finish()
-            self.state = dict(mocks.state)
-            self.container = mocks.container
+            if not preview:
+                self.state = dict(mocks.state)
+                self.container = mocks.container
+                try:
+                    mocks.finish()
+                except BaseException:
+                    self.pending = mocks.pending_after_failure
+                    raise
         return run, mocks
 
     def refresh(self) -> None:
