@@ -128,6 +128,9 @@ def admin_tunnel_command(config: LogtoConfig, publish: PublishConfig, docker_hos
     return f"ssh -N -L {local}:127.0.0.1:{remote} {target}"
 
 
+LOGTO_STOP_GRACE_SECONDS = 30
+
+
 class LogtoServer(pulumi.ComponentResource):
     """Logto in a container on the stage network, waited on until ``/api/status`` answers 204.
 
@@ -216,6 +219,9 @@ class LogtoServer(pulumi.ComponentResource):
             memory=memory_mb,
             # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
             wait=False,
+            # Requests in flight finish and connections close before a replacement or destroy.
+            stop_timeout=LOGTO_STOP_GRACE_SECONDS,
+            destroy_grace_seconds=LOGTO_STOP_GRACE_SECONDS,
             # A component's depends_on does not reach its children: the container itself must wait
             # for a ready Postgres, or the seed fails and Logto crash-loops until Postgres is up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),

@@ -23,7 +23,8 @@ the stack output ``lobechatUrl`` resolves once LobeChat answers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
@@ -50,6 +51,15 @@ from components.logto_resources import (
 from components.logto_resources.webhook import marker_header_value
 from components.logto_server import LogtoServer, admin_tunnel_command
 from components.network import StageNetwork
+from components.platform_data_safety import (
+    build_data_safety,
+    data_safety_exports,
+    external_database_record,
+    key_vaults_secret_input,
+    load_default_data_safety,
+)
+from components.data_safety import DataSafety
+from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
 from components.verification.during_up import stage_verification, target_output
 from components.rotation_state import SecretRotation
@@ -58,8 +68,6 @@ from components.secret_rotation import client_secret_name, hook_alias, hook_url,
 M2M_APP_ID = "lobechat-logto-m2m"
 """Fixed id of the bootstrap M2M application (a Logto id: at most 21 characters)."""
 
-# LobeChat base64-decodes KEY_VAULTS_SECRET into an AES-256 key: 43 base64 characters are 32 bytes.
-KEY_VAULTS_SECRET_LENGTH = 43
 SESSION_SECRET_LENGTH = 44
 M2M_SECRET_LENGTH = 32
 
@@ -81,6 +89,7 @@ class PlatformOutputs:
     verification: pulumi.Output[str] | None = None
     storage: StorageOutputs | None = None
     rotation: pulumi.Output[dict[str, Any]] | None = None
+    data_safety: Mapping[str, Any] = field(default_factory=dict)
 
     def as_exports(self) -> dict[str, Any]:
         """Stack output name -> value (optional outputs left out when absent)."""
@@ -112,6 +121,7 @@ class PlatformOutputs:
                 exports["storageInternalEndpoint"] = self.storage.internal_endpoint
         if self.rotation is not None:
             exports["rotation"] = self.rotation
+        exports.update(self.data_safety)
         return exports
 
     def export(self) -> None:
@@ -133,8 +143,15 @@ class Platform(pulumi.ComponentResource):
 
         network = StageNetwork("network", network_name=f"{prefix}-net", opts=child)
 
+        # The stored API keys are encrypted with it: replacing it makes them unreadable. A rebuild on an
+        # existing volume supplies the previous one (rebuildKeyVaultsSecret).
+        safety_config = config.data_safety or load_default_data_safety(config.stack)
+        key_vaults_secret_value = key_vaults_secret_input(self, safety_config)
+
         # --- database -------------------------------------------------------------------------
         postgres: PostgresServer | None = None
+        self.data_safety: DataSafety | None = None
+        before_apps: list[pulumi.Input[pulumi.Resource]] = []
         if config.postgres.mode == "container":
             postgres = PostgresServer(
                 "postgres",
@@ -144,14 +161,19 @@ class Platform(pulumi.ComponentResource):
                 health_start_interval=config.health_start_interval,
                 memory_mb=config.memory_limits.postgres,
                 one_shot_memory_mb=config.memory_limits.one_shot,
+                password=safety_config.rebuild_postgres_password,
+                data_volume_name=safety_config.data_volume,
                 opts=child,
             )
+            self.data_safety = build_data_safety(config, safety_config, network.name, postgres, key_vaults_secret_value, child)
+            before_apps = self.data_safety.before_apps
             logto_db_url: pulumi.Input[str] | None = postgres.logto_database_url
             lobechat_db_url: pulumi.Input[str] = postgres.lobechat_database_url
         else:
+            external_database_record(config, safety_config, child)
             logto_db_url = config.postgres.logto_database_url
             lobechat_db_url = pulumi.Output.secret(config.postgres.lobechat_database_url)
-        database_ready: list[pulumi.Input[pulumi.Resource]] = [postgres.ready] if postgres is not None else []
+        database_ready: list[pulumi.Input[pulumi.Resource]] = [postgres.ready, *before_apps] if postgres is not None else []
 
         # --- Logto and the credential that manages it ------------------------------------------
         waits_for_logto: list[pulumi.Input[pulumi.Resource]] = []
@@ -319,13 +341,6 @@ class Platform(pulumi.ComponentResource):
             "lobechat-session-secret", length=SESSION_SECRET_LENGTH,
             keepers=rotations[SESSION_SECRET].generation.apply(session_keepers), opts=child,
         )
-        key_vaults_secret = RandomSecret(
-            "lobechat-key-vaults-secret",
-            length=KEY_VAULTS_SECRET_LENGTH,
-            alphabet=ALPHANUMERIC,
-            # Replacing it makes every API key users stored unreadable.
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
         jwks = RsaJwks("lobechat-jwks", opts=child) if config.generation == 2 else None
         env = build_lobechat_env(
             config,
@@ -334,7 +349,7 @@ class Platform(pulumi.ComponentResource):
                 client_secret=client_secret.value,
                 webhook_signing_key=webhook.signing_key if webhook is not None else None,
                 session_secret=session_secret.value,
-                key_vaults_secret=key_vaults_secret.value,
+                key_vaults_secret=key_vaults_secret_value,
                 database_url=lobechat_db_url,
                 jwks_key=jwks.jwks if jwks is not None else None,
                 storage=storage_outputs,
@@ -358,7 +373,7 @@ class Platform(pulumi.ComponentResource):
             secrets=[
                 client_secret.value,
                 session_secret.value,
-                key_vaults_secret.value,
+                key_vaults_secret_value,
                 lobechat_db_url,
                 *([webhook.signing_key] if webhook is not None else []),
                 *([storage_outputs.secret_access_key] if storage_outputs is not None else []),
@@ -418,6 +433,8 @@ class Platform(pulumi.ComponentResource):
             logto_admin_tunnel=admin_tunnel_command(config.logto, config.publish, config.docker_host),
             rotation=rotation_status(rotations),
         )
+        if self.data_safety is not None and postgres is not None:
+            self.outputs = replace(self.outputs, data_safety=data_safety_exports(config, self.data_safety, postgres, key_vaults_secret_value))
         self.register_outputs(self.outputs.as_exports())
 
 

@@ -7,13 +7,16 @@ on delete: losing it loses every user, chat and Logto account.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
 from components import readiness
+from components.backup_script import CLAIM_INIT_SCRIPT, SCRIPT_PATH_IN_CONTAINER, backup_script, backup_script_sha256
 from components.config import PostgresConfig
+from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.hardening import SECURITY_OPTS
 from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, role_database_url
@@ -26,6 +29,7 @@ DATA_PATH = "/var/lib/postgresql/data"
 INIT_SCRIPT_PATH = "/docker-entrypoint-initdb.d/10-create-logto-database.sql"
 # Runs once, on an empty data directory; POSTGRES_DB creates the other database.
 INIT_SCRIPT = f"CREATE DATABASE {LOGTO_DATABASE};\n"
+CLAIM_INIT_SCRIPT_PATH = "/docker-entrypoint-initdb.d/20-lobechat-logto-claim.sh"
 # TCP on 127.0.0.1: the entrypoint's temporary init server listens on the socket only, so this stays
 # unhealthy until the real server is up with both databases.
 HEALTHCHECK_TEST = ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p 5432 -U {SUPERUSER} -d {LOBECHAT_DATABASE}"]
@@ -53,6 +57,20 @@ def postgres_readiness_probe(image: pulumi.Input[str]) -> Callable[[str], readin
     return probe
 
 
+def generated_password(resource_name: str, opts: pulumi.ResourceOptions | None = None) -> RandomSecret:
+    """The stage's Postgres superuser password, generated once.
+
+    Postgres takes the password only when it initialises an empty volume: a new value would lock Logto
+    and LobeChat out of the existing data, so it is protected like the volume.
+    """
+    return RandomSecret(
+        f"{resource_name}-password",
+        length=32,
+        alphabet=ALPHANUMERIC,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+    )
+
+
 def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
     """The superuser's connection string on the stage network (alphanumeric password: no escaping).
 
@@ -67,7 +85,8 @@ class PostgresServer(pulumi.ComponentResource):
 
     Outputs: ``logto_database_url`` and ``lobechat_database_url`` (secret), ``image_id`` (the image,
     whose ``psql`` the Logto bootstrap uses), ``container``, ``ready`` (put it in ``depends_on``:
-    resolves once Postgres accepts connections, see ``components/readiness.py``).
+    resolves once Postgres accepts connections, see ``components/readiness.py``). The container is
+    declared by :meth:`start`, after the data safety steps.
     """
 
     logto_database_url: pulumi.Output[str]
@@ -82,37 +101,67 @@ class PostgresServer(pulumi.ComponentResource):
         network_name: pulumi.Input[str],
         name_prefix: str,
         health_start_interval: bool = False,
+        password: pulumi.Input[str] | None = None,
+        data_volume_name: str | None = None,
         memory_mb: int = 1024,
         one_shot_memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-
-        # Postgres takes the password only when it initialises an empty volume: a new value would lock
-        # Logto and LobeChat out of the existing data, so it is protected like the volume.
-        self.password = RandomSecret(
-            f"{resource_name}-password",
-            length=32,
-            alphabet=ALPHANUMERIC,
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        self._resource_name, self._config, self._network_name, self._name_prefix = resource_name, config, network_name, name_prefix
+        self._health_start_interval = health_start_interval
+        self._one_shot_memory_mb = one_shot_memory_mb
+        self._memory_mb = memory_mb
+        # The previous stage's password on a rebuild (rebuildPostgresPassword), else generated once.
+        self.password = (
+            pulumi.Output.secret(password) if password is not None else generated_password(resource_name, child).value
+        )
+        # Each application's own role and password (separate secrets: rotated one at a time, see
+        # components/postgres_roles.py); set on every volume by the roles step, as the superuser.
+        self.lobechat_password = RandomSecret(f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.logto_password = RandomSecret(f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, opts=child)
+        self.logto_database_url = role_database_url(LOGTO_ROLE, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
+        self.lobechat_database_url = role_database_url(
+            LOBECHAT_ROLE, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
         )
         self.image = docker.RemoteImage(f"{resource_name}-image", name=config.image, keep_locally=True, opts=child)
+        volume_name = data_volume_name or default_data_volume(name_prefix)
         self.volume = docker.Volume(
-            f"{resource_name}-data",
-            name=f"{name_prefix}-postgres-data",
+            # Another volume (a major upgrade) is another resource: the protected old one is never replaced.
+            f"{resource_name}-data" if volume_name == default_data_volume(name_prefix) else f"{resource_name}-data-{volume_name}",
+            name=volume_name,
             labels=[docker.VolumeLabelArgs(label="lobechat-logto.volume", value="postgres-data")],
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
+        self.image_id = self.image.image_id
+
+    def start(self, data_safety: PostgresDataSafety | None = None) -> docker.Container:
+        """Declare the container (after the data safety steps, when given); return it."""
+        resource_name, config, network_name, name_prefix = self._resource_name, self._config, self._network_name, self._name_prefix
+        password = self.password
+        before_start: list[pulumi.Input[pulumi.Resource]] = []
+        claim: pulumi.Input[str] = ""
+        if data_safety is not None:
+            claim = data_safety.claim
+            before_start = [*data_safety.before_start, self._volume_check(resource_name, data_safety, network_name)]
         envs = pulumi.Output.secret(
-            self.password.value.apply(
-                lambda password: [
+            pulumi.Output.all(password, claim).apply(
+                lambda values: [
                     f"POSTGRES_USER={SUPERUSER}",
-                    f"POSTGRES_PASSWORD={password}",
+                    f"POSTGRES_PASSWORD={values[0]}",
                     f"POSTGRES_DB={LOBECHAT_DATABASE}",
+                    *([f"EXPECTED_CLAIM={values[1]}"] if values[1] else []),
                 ]
             )
         )
+        uploads = [docker.ContainerUploadArgs(file=INIT_SCRIPT_PATH, content=INIT_SCRIPT)]
+        if data_safety is not None:
+            # The claim: written once, by the entrypoint, into a volume it has just initialised.
+            uploads += [
+                docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()),
+                docker.ContainerUploadArgs(file=CLAIM_INIT_SCRIPT_PATH, content=CLAIM_INIT_SCRIPT),
+            ]
         self.container = docker.Container(
             resource_name,
             name=f"{name_prefix}-postgres",
@@ -120,49 +169,47 @@ class PostgresServer(pulumi.ComponentResource):
             command=list(config.command) or None,
             envs=envs,
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path=DATA_PATH)],
-            uploads=[docker.ContainerUploadArgs(file=INIT_SCRIPT_PATH, content=INIT_SCRIPT)],
+            uploads=uploads,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name, aliases=[NETWORK_ALIAS])],
-            healthcheck=postgres_healthcheck(start_interval=health_start_interval),
+            healthcheck=postgres_healthcheck(start_interval=self._health_start_interval),
             restart="unless-stopped",
             security_opts=SECURITY_OPTS,
-            memory=memory_mb,
-            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait.
+            memory=self._memory_mb,
+            # Not the provider's wait (it sees "healthy" up to an interval late): our readiness wait,
+            # which also fails with the tail of the server's log when it does not come up.
             wait=False,
-            # Fixed container name: the old one must go before the new one can take its name.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            # A clean shutdown (SIGINT: fast shutdown, a checkpoint) on every replacement and destroy;
+            # a kill means crash recovery at the next start.
+            stop_signal="SIGINT",
+            stop_timeout=STOP_GRACE_SECONDS,
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
+            # Fixed container name: the old one must go before the new one can take its name; and
+            # never two servers on one volume.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=before_start),
         )
         self.readiness = readiness.ReadinessWait(
             f"{resource_name}-ready",
             target=self.container,
             probe=postgres_readiness_probe(self.image.image_id),
             network_name=network_name,
-            secrets=[self.password.value],
-            opts=child,
+            secrets=[self.password],
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        # Each application's own role and password (separate secrets: rotated one at a time, see
-        # components/postgres_roles.py); set on every volume by the roles step, as the superuser.
-        self.lobechat_password = RandomSecret(f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, opts=child)
-        self.logto_password = RandomSecret(f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, opts=child)
         self.roles = PostgresRoles(
             f"{resource_name}-roles",
             image=self.image.image_id,
             network_name=network_name,
             host=NETWORK_ALIAS,
             superuser=SUPERUSER,
-            superuser_password=self.password.value,
+            superuser_password=self.password,
             lobechat_password=self.lobechat_password.value,
             logto_password=self.logto_password.value,
-            memory_mb=one_shot_memory_mb,
+            memory_mb=self._one_shot_memory_mb,
             depends_on=[self.readiness.ready],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         # "Ready" means the roles exist: nobody connects before its role and database are in place.
         self.ready = self.roles.ready
-        self.image_id = self.image.image_id
-        self.logto_database_url = role_database_url(LOGTO_ROLE, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
-        self.lobechat_database_url = role_database_url(
-            LOBECHAT_ROLE, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
-        )
         self.register_outputs(
             {
                 "logto_database_url": self.logto_database_url,
@@ -170,3 +217,59 @@ class PostgresServer(pulumi.ComponentResource):
                 "image_id": self.image_id,
             }
         )
+        return self.container
+
+    def _volume_check(self, resource_name: str, data_safety: PostgresDataSafety, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
+        """A one-shot check with the new image, before the new container starts: refuses data of another
+        major, data created with other secrets, unclaimed data, and a volume another server runs on."""
+        envs = pulumi.Output.secret(
+            pulumi.Output.all(self.password, data_safety.claim, data_safety.had_previous).apply(
+                lambda v: [
+                    *connection_env(v[0]),
+                    "DATA_DIR=/data",
+                    f"EXPECTED_CLAIM={v[1]}",
+                    f"HAD_PREVIOUS={'1' if v[2] else '0'}",
+                    f"ALLOW_UNCLAIMED={'1' if (v[2] or data_safety.adopt_volume) else '0'}",
+                ]
+            )
+        )
+        self.volume_check = docker.Container(
+            f"{resource_name}-volume-check",
+            image=self.image.image_id,
+            entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "check-volume"],
+            envs=envs,
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
+            labels=[
+                docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256()),
+                docker.ContainerLabelArgs(label="lobechat-logto.role", value="volume-check"),
+            ],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path="/data")],
+            security_opts=SECURITY_OPTS,
+            memory=self._one_shot_memory_mb,
+            attach=True,
+            logs=True,
+            must_run=False,
+            restart="no",
+            # Side by side with the snapshot (it only reads the volume); both come before the container.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        outcome = pulumi.Output.all(
+            self.volume_check.exit_code, self.volume_check.container_logs, self.volume_check.urn
+        ).apply(lambda v: check_step_exit("data volume check", v[0], v[1], v[2] or ""))
+        return outcome.apply(lambda _: self.volume_check)
+
+
+def default_data_volume(name_prefix: str) -> str:
+    """The data volume's name unless ``dataSafety.dataVolume`` says otherwise."""
+    return f"{name_prefix}-postgres-data"
+
+
+@dataclass(frozen=True)
+class PostgresDataSafety:
+    """What the Postgres component needs from the data safety steps (components/data_safety.py)."""
+
+    claim: pulumi.Input[str]
+    had_previous: pulumi.Input[bool]
+    adopt_volume: bool
+    before_start: Sequence[pulumi.Input[pulumi.Resource]] = ()

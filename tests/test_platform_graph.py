@@ -82,7 +82,14 @@ def test_lobechat_environment_is_what_makes_it_wait_for_the_logto_objects(run):
 
 def test_postgres_waits_for_nothing_of_logto_or_lobechat(run):
     postgres = container(run, "postgres")
-    assert direct(run, postgres) <= {"postgres-image", "postgres-data", "postgres-password", "network-bridge"}
+    # ...only for its image, volume, password, network and the data safety steps just before it
+    # (the pre-change snapshot and the volume check, which run side by side).
+    assert direct(run, postgres) <= {
+        "postgres-image", "postgres-data", "postgres-password", "network-bridge",
+        "data-safety-snapshot", "postgres-volume-check",
+        # the volume's claim digests KEY_VAULTS_SECRET with the password (a generated value: no wait)
+        "lobechat-key-vaults-secret",
+    }
 
 
 def test_readiness_waits_start_right_after_their_container(run):
@@ -95,6 +102,9 @@ def test_the_critical_path_is_the_chain_of_what_each_step_needs():
     benchmark = load_benchmark()
     figures = benchmark.run(0.0, "20.10", REPO_ROOT)
     chain = [s.name for s in figures["path"] if s.type in (CONTAINER, LOGTO_APPLICATION, LOGTO_WEBHOOK)]
+    # One data safety step comes first (the pre-change snapshot or the volume check: side by side).
+    assert chain[0] in {"data-safety-snapshot", "postgres-volume-check"}
+    chain = chain[1:]
     # Logto's database: roles (superuser step), checked (preflight), seeded/altered (setup), then Logto.
     assert chain[:8] == ["postgres", "postgres-ready-wait", "postgres-roles-psql", "logto-database-preflight",
                          "logto-database-setup", "logto", "logto-ready-wait", "logto-bootstrap-psql"]

@@ -27,6 +27,10 @@ from tests.pulumi_mocks import (
 )
 
 STACKS = stack_names()
+DATA_SAFETY_OUTPUTS = {
+    "preChangeSnapshot", "backupVolume", "dataVolume", "postgresMajor", "postgresPassword", "rebuildFingerprint",
+    "rebuildSecrets", "snapshotCommand", "restoreCommand", "listSnapshotsCommand",
+}
 
 ENV_1X = {
     "NEXT_AUTH_SECRET", "NEXT_AUTH_SSO_PROVIDERS", "AUTH_LOGTO_ID", "AUTH_LOGTO_SECRET", "AUTH_LOGTO_ISSUER",
@@ -174,8 +178,10 @@ def test_remote_docker_host_is_used_by_every_docker_resource_when_configured(run
 # --- Postgres --------------------------------------------------------------------------------------
 
 
-def test_postgres_image_follows_generation(run):
+def test_postgres_image_follows_generation_at_the_pinned_major(run):
     image = run.one(REMOTE_IMAGE, "postgres-image").plain("name")
+    # Every stack file pins its data's major; today each is the generation's default.
+    assert cfg(run, "dataSafety")["postgresMajor"] in (16, 17)
     assert image == POSTGRES_IMAGES[generation(run)]
     command = container(run, "postgres").plain("command")
     if generation(run) == 2:
@@ -194,7 +200,8 @@ def test_postgres_data_volume_is_protected_and_retained(run):
 def test_postgres_creates_both_databases(run):
     pg = container(run, "postgres")
     assert "POSTGRES_DB=lobechat" in pg.plain("envs")
-    assert [u["content"] for u in pg.plain("uploads")] == ["CREATE DATABASE logto;\n"]
+    uploads = {u["file"]: u["content"] for u in pg.plain("uploads")}
+    assert uploads["/docker-entrypoint-initdb.d/10-create-logto-database.sql"] == "CREATE DATABASE logto;\n"
 
 
 def test_postgres_password_is_generated_and_secret(run):
@@ -556,7 +563,7 @@ def test_stack_exports_every_output(run):
     expected = {
         "lobechatUrl", "logtoEndpoint", "logtoAdminUrl", "issuer", "clientId", "clientSecret",
         "webhookSigningKey", "lobechatEnvironment", "verificationTarget", "rotation",
-    }
+    } | DATA_SAFETY_OUTPUTS
     if storage_on(run):
         expected |= STORAGE_OUTPUTS | ({"storageInternalEndpoint"} if cfg(run, "storage")["mode"] == "container" else set())
     closed = run.stack != "dev"
@@ -575,7 +582,7 @@ def test_stack_exports_every_output(run):
 
 
 def test_secret_outputs_are_secret(run):
-    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "verificationTarget"}
+    expected = {"clientSecret", "webhookSigningKey", "lobechatEnvironment", "verificationTarget", "postgresPassword", "rebuildSecrets"}
     if storage_on(run):
         expected |= {"storageAccessKeyId", "storageSecretAccessKey"}
     assert run.secret_outputs == expected

@@ -21,6 +21,7 @@ from tests.pulumi_mocks import (
 
 NS = "lobechat-logto"
 SECRET = "plain-secret-value-0123456789abcdef"
+DATA_SAFETY_STEPS = {"data-safety-snapshot", "postgres-volume-check"}  # one-shot steps; no schedule on dev
 
 
 def dev_with(**changes) -> dict:
@@ -41,7 +42,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
     )
     assert names(run, CONTAINER) == {
         "postgres", "postgres-ready-wait", "postgres-roles-psql", "lobechat", "lobechat-ready-wait", "storage",
-        "storage-ready-wait"}
+        "storage-ready-wait", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
     assert app.plain("logto_resource") == "https://abc123.logto.app/api"
@@ -113,7 +114,7 @@ def test_program_file_builds_the_same_graph():
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
     long_running = {"postgres", "logto", "lobechat", "storage"}
     one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup", "postgres-roles-psql"}
-    assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot == names(run, CONTAINER)
+    assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot | DATA_SAFETY_STEPS == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 
 
@@ -200,7 +201,7 @@ def test_storage_off_has_no_server_no_bucket_and_no_s3_variables():
 
     run = run_program("dev", dev_with(storage={"mode": "none"}))
     assert "storage" not in names(run, CONTAINER) and run.of_type(S3_BUCKET) == []
-    assert names(run, VOLUME) == {"postgres-data"}
+    assert names(run, VOLUME) == {"postgres-data", "data-safety-backups"}
     assert not [name for name in run.one(CONTAINER, "lobechat").env() if name.startswith("S3_")]
     assert not [name for name in run.outputs if name.startswith("storage")]
 

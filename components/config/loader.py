@@ -38,7 +38,7 @@ from components.config import (
     storage,
     webhook,
 )
-from components.config import logto_database, verification
+from components.config import data_safety, logto_database, verification
 from components.config import rotation
 from components.config.errors import ConfigError, Problems
 from components.config.fields import parse_bool, split_image  # noqa: F401  (split_image: public name)
@@ -66,6 +66,7 @@ SECTION_KEYS = (
     verification.KEYS,
     logto_database.KEYS,
     storage.KEYS,
+    data_safety.TOP_LEVEL_KEYS,
     rotation.KEYS,
 )
 
@@ -89,6 +90,9 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     lobechat_image = lobechat.read_lobechat_image(source, problems, gen)
     logto_config = logto.read_logto(source, problems, stack, require_https)
     postgres_config = postgres.read_postgres(source, problems, stack, gen, logto_config)
+    safety = data_safety.load_data_safety(source, problems, stack)
+    if postgres_config is not None and postgres_config.mode == "container":
+        postgres_config = data_safety.apply_major_pin(source, problems, safety, gen, postgres_config)
     sso_providers = sso.read_sso_providers(source, problems, stack, gen, require_https)
     access_code = auth.read_auth(source, problems, stack, gen)
     publish_config = publish.read_publish(source, problems, lobechat_url, logto_config, require_https)
@@ -133,6 +137,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
         resource_prefix=resource_prefix,
         proxy_on_docker_host=proxy_on_docker_host,
         front=front_config,
+        data_safety=safety,
         health_start_interval=health_start_interval,
         memory_limits=memory_limits,
         verification=verification_config,

