@@ -151,9 +151,11 @@ restore() {
     ( EXPECT_SERVER=1 snapshot before-restore ) || fail "the before-restore snapshot failed; nothing was restored"
   fi
   # Roles first (the owners of the restored objects); existing roles only report "already exists".
-  # The connecting superuser is left as it is: its password is the stage's current one (it may have
-  # been rotated since the snapshot), and resetting it would lock the stage out.
+  # Roles keep the passwords they have now (the stage's current ones, maybe rotated since the
+  # snapshot; the stack's roles step sets them on a new server): restoring old ones would lock the
+  # stage out. The connecting superuser is left alone altogether.
   grep -v -E "^(CREATE|ALTER) ROLE \"?$PGUSER\"?( |;)" "$src/globals.sql" |
+    sed -E "s/ PASSWORD '[^']*'//" |
     psql -X -q -d postgres >/dev/null 2>"$BACKUP_DIR/.restore-globals.log" || true
   for db in $(cat "$src/DATABASES"); do
     if [ "${FORCE:-0}" = "1" ]; then

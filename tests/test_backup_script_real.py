@@ -328,3 +328,18 @@ def test_a_rotated_password_that_opens_the_running_server_claims_the_volume_agai
         assert (data / CLAIM_FILE).read_text() == "after-rotation\n"
     finally:
         (data / CLAIM_FILE).unlink()
+
+
+def test_restore_keeps_the_app_roles_current_passwords(empty_pg15, script, tmp_path):
+    chat_data.seed(empty_pg15, messages=10)
+    chat_data.run_sql(empty_pg15, "postgres", f"ALTER ROLE {chat_data.APP_ROLE} PASSWORD 'before-0123456789'")
+    name = snapshot(script, empty_pg15, tmp_path)
+    assert "PASSWORD" in (tmp_path / name / "globals.sql").read_text()
+    chat_data.run_sql(empty_pg15, "postgres", f"ALTER ROLE {chat_data.APP_ROLE} PASSWORD 'rotated-0123456789'")
+    before = chat_data.run_sql(empty_pg15, "postgres", f"SELECT rolpassword FROM pg_authid WHERE rolname = '{chat_data.APP_ROLE}'")
+
+    result = run(script, empty_pg15, tmp_path, "restore", name, FORCE="1")
+
+    assert result.returncode == 0, result.stderr
+    after = chat_data.run_sql(empty_pg15, "postgres", f"SELECT rolpassword FROM pg_authid WHERE rolname = '{chat_data.APP_ROLE}'")
+    assert after == before  # still the rotated password, not the snapshot's
