@@ -3,7 +3,8 @@
 It runs inside the stage's Postgres image (which has ``sh``, ``pg_dump``, ``pg_restore``, ``psql``),
 in one-shot containers on the stage network, and the tests run the very same text with a real
 PostgreSQL's client tools on ``PATH``. Connection details come from libpq's ``PG*`` environment
-variables (``PGHOST``, ``PGUSER``, ``PGPASSWORD``), never from the command line.
+variables (``PGHOST``, ``PGUSER``, and ``PGPASSFILE``: a 0600 password file uploaded into the
+container, removed when the step ends if ``REMOVE_PGPASSFILE=1``), never from the command line.
 
 Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
 
@@ -26,6 +27,11 @@ Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
     file differs from ``EXPECTED_CLAIM``), unclaimed data unless ``ALLOW_UNCLAIMED=1``, and a volume
     another server is running on when this stack has no Postgres yet (``HAD_PREVIOUS=0``). Unclaimed
     data that this stack's running server (``PGHOST``) opens with this stack's password is claimed.
+    A claim is ``<password digest>:<KEY_VAULTS_SECRET digest>`` (`claim_parts`): when only the
+    password part differs and the running server opens with this stack's password, the volume is
+    claimed again (a rotated password); a different KEY_VAULTS_SECRET part always refuses. An old
+    claim (one digest of both, `claim_fingerprint`) is accepted only when it equals ``LEGACY_CLAIM``,
+    and is then rewritten in two parts.
 ``claim``
     Write ``EXPECTED_CLAIM`` into ``$PGDATA/lobechat-logto.claim`` (the Postgres image runs this once,
     from ``/docker-entrypoint-initdb.d``, on a volume it has just initialised).
@@ -54,6 +60,11 @@ BACKUP_DIR=${BACKUP_DIR:-/backups}
 DATABASES=${DATABASES:-lobechat logto}
 export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}
 export PGAPPNAME=${PGAPPNAME:-lobechat-logto-backup}
+# A one-shot step leaves no password behind in its stopped container.
+if [ "${REMOVE_PGPASSFILE:-0}" = "1" ] && [ -n "${PGPASSFILE:-}" ]; then
+  # (Not from the subshells below, which some shells run this trap in: NESTED=1 there.)
+  trap '[ -n "${NESTED:-}" ] || rm -f -- "$PGPASSFILE"' EXIT
+fi
 
 say() { echo "lobechat-logto-backup: $*"; }
 refuse() { echo "lobechat-logto-backup: REFUSED: $*" >&2; exit 2; }
@@ -118,7 +129,7 @@ schedule() {
   keep=${KEEP:?KEEP is required}; interval=${INTERVAL_SECONDS:?INTERVAL_SECONDS is required}
   runs=0
   while [ -z "${ITERATIONS:-}" ] || [ "$runs" -lt "$ITERATIONS" ]; do
-    if ( EXPECT_SERVER=1 snapshot scheduled ); then prune scheduled "$keep"; else say "this backup failed; retrying at the next interval"; fi
+    if ( NESTED=1; EXPECT_SERVER=1 snapshot scheduled ); then prune scheduled "$keep"; else say "this backup failed; retrying at the next interval"; fi
     runs=$((runs + 1))
     if [ -n "${ITERATIONS:-}" ] && [ "$runs" -ge "$ITERATIONS" ]; then break; fi
     sleep "$interval"
@@ -148,7 +159,7 @@ restore() {
     fi
   done
   if [ "${FORCE:-0}" = "1" ]; then
-    ( EXPECT_SERVER=1 snapshot before-restore ) || fail "the before-restore snapshot failed; nothing was restored"
+    ( NESTED=1; EXPECT_SERVER=1 snapshot before-restore ) || fail "the before-restore snapshot failed; nothing was restored"
   fi
   # Roles first (the owners of the restored objects); existing roles only report "already exists".
   # Roles keep the passwords they have now (the stage's current ones, maybe rotated since the
@@ -182,12 +193,31 @@ check_volume() {
     refuse "the data volume holds PostgreSQL $data_major data and this image runs PostgreSQL $image_major, which cannot open it. Nothing was changed: the old container still runs. Keep the stage on $data_major (set dataSafety.postgresMajor: $data_major) or upgrade as the README's 'Upgrade the Postgres major version' says (snapshot, new volume, dataSafety.restoreFrom)"
   fi
   if [ -f "$data/lobechat-logto.claim" ]; then
-    if [ "$(cat "$data/lobechat-logto.claim")" != "${EXPECTED_CLAIM:?EXPECTED_CLAIM is required}" ] && live_server_is_ours; then
-      # A rotated password (already set in the running server, which opens with it): claim again.
-      printf '%s\n' "$EXPECTED_CLAIM" > "$data/lobechat-logto.claim" || fail "cannot write the claim into the data volume"
+    have=$(cat "$data/lobechat-logto.claim")
+    want=${EXPECTED_CLAIM:?EXPECTED_CLAIM is required}
+    other_secrets="the data volume was created with other secrets than this stack holds (its Postgres password or KEY_VAULTS_SECRET differ): starting on it would lock Logto and LobeChat out and make every stored API key unreadable. Supply the previous secrets (README: 'Rebuild a stage on its existing data')"
+    if [ "$have" = "$want" ]; then
+      :
+    elif [ "${have#*:}" = "$have" ]; then
+      # An old claim: one digest of both secrets. Only the very same pair matches it; it is then
+      # written again in the two-part form. Any other claim of this form refuses: which secret
+      # differs cannot be told, and a changed KEY_VAULTS_SECRET would make every API key unreadable.
+      if [ -n "${LEGACY_CLAIM:-}" ] && [ "$have" = "$LEGACY_CLAIM" ]; then
+        printf '%s\n' "$want" > "$data/lobechat-logto.claim" || fail "cannot write the claim into the data volume"
+        say "the data volume's claim (one digest) matches this stack's secrets: written again as two parts"
+      else
+        refuse "$other_secrets"
+      fi
+    elif [ "${have#*:}" != "${want#*:}" ]; then
+      # KEY_VAULTS_SECRET differs: no running server can vouch for it (Postgres never sees it).
+      refuse "$other_secrets"
+    elif live_server_is_ours; then
+      # Only the password part differs, and the running server opens with this stack's password
+      # (already set in it): a rotated password. Claim again.
+      printf '%s\n' "$want" > "$data/lobechat-logto.claim" || fail "cannot write the claim into the data volume"
       say "this stack's running Postgres opens with this stack's (rotated) password: claimed the volume again"
-    elif [ "$(cat "$data/lobechat-logto.claim")" != "$EXPECTED_CLAIM" ]; then
-      refuse "the data volume was created with other secrets than this stack holds (its Postgres password or KEY_VAULTS_SECRET differ): starting on it would lock Logto and LobeChat out and make every stored API key unreadable. Supply the previous secrets (README: 'Rebuild a stage on its existing data')"
+    else
+      refuse "$other_secrets"
     fi
     say "the data volume belongs to this stack (claim matches)"
   elif [ "${ALLOW_UNCLAIMED:-0}" = "1" ]; then
@@ -244,6 +274,20 @@ def claim_fingerprint(postgres_password: str, key_vaults_secret: str) -> str:
     """
     digest = hashlib.sha256(f"lobechat-logto-claim\0{postgres_password}\0{key_vaults_secret}".encode()).hexdigest()
     return digest[:24]
+
+
+def _part_digest(kind: str, secret: str) -> str:
+    return hashlib.sha256(f"lobechat-logto-claim-{kind}\0{secret}".encode()).hexdigest()[:24]
+
+
+def claim_parts(postgres_password: str, key_vaults_secret: str) -> str:
+    """What a data volume is claimed with: ``<password digest>:<KEY_VAULTS_SECRET digest>``.
+
+    Two one-way digests (24 hex characters of SHA-256 each), so the volume check can tell which
+    secret changed: a rotated password the running server accepts may claim the volume again, a
+    different KEY_VAULTS_SECRET (every stored API key unreadable) never does.
+    """
+    return f"{_part_digest('password', postgres_password)}:{_part_digest('key-vaults-secret', key_vaults_secret)}"
 
 
 def snapshot_name(logs: str) -> str | None:

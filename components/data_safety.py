@@ -30,11 +30,12 @@ from components.backup_script import (
     backup_script,
     backup_script_sha256,
     claim_fingerprint,
+    claim_parts,
     snapshot_name,
 )
 from components.config.data_safety import DataSafetyConfig
 from components.hardening import SECURITY_OPTS
-from components.logto_bootstrap import readable_container_logs
+from components.logto_bootstrap import SECRET_DIR_IN_CONTAINER, pgpass_line, readable_container_logs
 from components.stage_record import StageRecord, orphan_warning
 
 SNAPSHOT_TRIGGER_LABEL = "lobechat-logto.snapshot-trigger"
@@ -67,8 +68,24 @@ def snapshot_trigger(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def connection_env(password: str, host: str = "postgres") -> list[str]:
-    return [f"PGHOST={host}", "PGPORT=5432", "PGUSER=postgres", f"PGPASSWORD={password}", f"BACKUP_DIR={BACKUP_MOUNT}"]
+PGPASS_PATH = f"{SECRET_DIR_IN_CONTAINER}/pgpass"
+"""The superuser's libpq password file in each backup step's container (uploaded, mode 0600)."""
+
+
+def connection_env(host: str = "postgres", *, remove_passfile: bool = True) -> list[str]:
+    """Where to connect and the password file: no secret (the password is in `pgpass_upload`'s file).
+
+    One-shot steps remove the file when they end (``REMOVE_PGPASSFILE=1``), so their stopped
+    containers hold no password; the long-running scheduled backups keep it (0600, not in its env).
+    """
+    env = [f"PGHOST={host}", "PGPORT=5432", "PGUSER=postgres", f"PGPASSFILE={PGPASS_PATH}", f"BACKUP_DIR={BACKUP_MOUNT}"]
+    return [*env, "REMOVE_PGPASSFILE=1"] if remove_passfile else env
+
+
+def pgpass_upload(password: pulumi.Input[str]) -> docker.ContainerUploadArgs:
+    """The superuser password as a 0600 libpq password file at `PGPASS_PATH` (a Pulumi secret)."""
+    content = pulumi.Output.secret(pulumi.Output.from_input(password).apply(pgpass_line))
+    return docker.ContainerUploadArgs(file=PGPASS_PATH, content=content, permissions="0600")
 
 
 def _one_shot(
@@ -77,6 +94,7 @@ def _one_shot(
     image: pulumi.Input[str],
     mode_args: list[str],
     envs: pulumi.Input[list[str]],
+    password: pulumi.Input[str],
     labels: dict[str, pulumi.Input[str]],
     network_name: pulumi.Input[str],
     volumes: list[docker.ContainerVolumeArgs],
@@ -93,7 +111,7 @@ def _one_shot(
         image=image,
         entrypoints=["sh", "-c", run],
         envs=envs,
-        uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
+        uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()), pgpass_upload(password)],
         labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in {SCRIPT_HASH_LABEL: backup_script_sha256(), **labels}.items()],
         networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
         volumes=volumes,
@@ -142,11 +160,14 @@ class DataSafety(pulumi.ComponentResource):
         self._name_prefix = name_prefix
         child = pulumi.ResourceOptions(parent=self)
 
+        # The claim: one digest per secret, so the volume check can tell a rotated password from a
+        # changed KEY_VAULTS_SECRET (components/backup_script.py).
         self.claim = pulumi.Output.secret(
-            pulumi.Output.all(password, key_vaults_secret).apply(lambda v: claim_fingerprint(v[0], v[1]))
+            pulumi.Output.all(password, key_vaults_secret).apply(lambda v: claim_parts(v[0], v[1]))
         )
-        # A one-way digest of 190 random bits: safe to show, and the destroy guard asks for it.
-        self.fingerprint = pulumi.Output.unsecret(self.claim)
+        # A one-way digest of 190 random bits: safe to show, and the destroy guard asks for it. It is
+        # also what volumes claimed before the two-part claims hold (the check's LEGACY_CLAIM).
+        self.fingerprint = pulumi.Output.all(password, key_vaults_secret).apply(lambda v: claim_fingerprint(v[0], v[1]))
         self.record = StageRecord(
             f"{resource_name}-record",
             stack=stack,
@@ -172,10 +193,8 @@ class DataSafety(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         self._backup_mount = docker.ContainerVolumeArgs(volume_name=self.backup_volume.name, container_path=BACKUP_MOUNT)
-        envs = pulumi.Output.secret(
-            pulumi.Output.all(password, self.had_previous).apply(
-                lambda v: [*connection_env(v[0]), f"EXPECT_SERVER={'1' if v[1] else '0'}"]
-            )
+        envs = pulumi.Output.from_input(self.had_previous).apply(
+            lambda had: [*connection_env(), f"EXPECT_SERVER={'1' if had else '0'}"]
         )
         trigger = snapshot_trigger(postgres_image, " ".join(postgres_command), logto_image or "", lobechat_image, data_volume)
         self.snapshot = _one_shot(
@@ -183,6 +202,7 @@ class DataSafety(pulumi.ComponentResource):
             image=self.tools_image.image_id,
             mode_args=["snapshot", "pre-change"],
             envs=envs,
+            password=password,
             labels={SNAPSHOT_TRIGGER_LABEL: trigger, "lobechat-logto.role": "pre-change-snapshot"},
             network_name=network_name,
             volumes=[self._backup_mount],
@@ -203,12 +223,12 @@ class DataSafety(pulumi.ComponentResource):
         name = self._config.restore_from
         if name is None:
             return
-        envs = pulumi.Output.secret(pulumi.Output.from_input(self._password).apply(connection_env))
         self.restore = _one_shot(
             "data-safety-restore",
             image=image,
             mode_args=["restore", name],
-            envs=envs,
+            envs=connection_env(),
+            password=self._password,
             labels={"lobechat-logto.restore-from": name, "lobechat-logto.role": "restore"},
             network_name=self._network_name,
             volumes=[self._backup_mount],
@@ -225,18 +245,15 @@ class DataSafety(pulumi.ComponentResource):
         backups = self._config.backups
         if not backups.enabled:
             return None
-        envs = pulumi.Output.secret(
-            pulumi.Output.from_input(self._password).apply(
-                lambda p: [*connection_env(p), f"KEEP={backups.keep}", f"INTERVAL_SECONDS={backups.interval_seconds}"]
-            )
-        )
+        envs = [*connection_env(remove_passfile=False), f"KEEP={backups.keep}", f"INTERVAL_SECONDS={backups.interval_seconds}"]
         self.schedule = docker.Container(
             "data-safety-scheduled-backups",
             name=f"{self._name_prefix}-backups",
             image=image,
             entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "schedule"],
             envs=envs,
-            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
+            # The password file stays (every interval connects again): 0600, and not in `docker inspect`'s env.
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()), pgpass_upload(self._password)],
             labels=[docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256())],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self._network_name)],
             volumes=[self._backup_mount],

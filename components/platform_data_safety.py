@@ -72,6 +72,7 @@ def build_data_safety(
     container = postgres.start(
         PostgresDataSafety(
             claim=steps.claim,
+            legacy_claim=steps.fingerprint,
             had_previous=steps.had_previous,
             adopt_volume=safety.adopt_volume,
             before_start=[steps.before_postgres],

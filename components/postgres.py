@@ -16,7 +16,7 @@ import pulumi_docker as docker
 from components import readiness
 from components.backup_script import CLAIM_INIT_SCRIPT, SCRIPT_PATH_IN_CONTAINER, backup_script, backup_script_sha256
 from components.config import PostgresConfig
-from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env
+from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env, pgpass_upload
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.hardening import SECURITY_OPTS
 from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, role_database_url
@@ -223,11 +223,12 @@ class PostgresServer(pulumi.ComponentResource):
         """A one-shot check with the new image, before the new container starts: refuses data of another
         major, data created with other secrets, unclaimed data, and a volume another server runs on."""
         envs = pulumi.Output.secret(
-            pulumi.Output.all(self.password, data_safety.claim, data_safety.had_previous).apply(
+            pulumi.Output.all(data_safety.claim, data_safety.legacy_claim, data_safety.had_previous).apply(
                 lambda v: [
-                    *connection_env(v[0]),
+                    *connection_env(),
                     "DATA_DIR=/data",
-                    f"EXPECTED_CLAIM={v[1]}",
+                    f"EXPECTED_CLAIM={v[0]}",
+                    *([f"LEGACY_CLAIM={v[1]}"] if v[1] else []),
                     f"HAD_PREVIOUS={'1' if v[2] else '0'}",
                     f"ALLOW_UNCLAIMED={'1' if (v[2] or data_safety.adopt_volume) else '0'}",
                 ]
@@ -238,7 +239,7 @@ class PostgresServer(pulumi.ComponentResource):
             image=self.image.image_id,
             entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "check-volume"],
             envs=envs,
-            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script())],
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()), pgpass_upload(self.password)],
             labels=[
                 docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256()),
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="volume-check"),
@@ -272,4 +273,6 @@ class PostgresDataSafety:
     claim: pulumi.Input[str]
     had_previous: pulumi.Input[bool]
     adopt_volume: bool
+    legacy_claim: pulumi.Input[str] = ""
+    """The one-digest claim volumes were claimed with before two-part claims (accepted and rewritten)."""
     before_start: Sequence[pulumi.Input[pulumi.Resource]] = ()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from components.backup_script import CLAIM_FILE, backup_script, snapshot_name
+from components.backup_script import CLAIM_FILE, backup_script, claim_fingerprint, claim_parts, snapshot_name
 from tests import chat_data
 from tests.prereqs import require_or_skip
 from tests.real_postgres import (
@@ -320,14 +320,74 @@ def test_volume_check_claims_unclaimed_data_its_own_running_server_opens_with_th
 
 
 def test_a_rotated_password_that_opens_the_running_server_claims_the_volume_again(pg15, script, tmp_path):
+    # Only the password part of the claim differs (same KEY_VAULTS_SECRET) and the server opens with it.
     data = pg15.socket_dir / "data"
-    (data / CLAIM_FILE).write_text("before-rotation\n")
+    (data / CLAIM_FILE).write_text(claim_parts("before-rotation", "k1") + "\n")
+    after = claim_parts(pg15.password, "k1")
     try:
-        result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM="after-rotation")
+        wrong = RealPostgres(**{**pg15.__dict__, "password": "not-the-password"})
+        refused = run(script, wrong, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM=after)
+        assert refused.returncode == 2 and "created with other secrets" in refused.stderr
+        result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data), EXPECTED_CLAIM=after)
         assert result.returncode == 0, result.stderr
-        assert (data / CLAIM_FILE).read_text() == "after-rotation\n"
+        assert (data / CLAIM_FILE).read_text() == after + "\n"
     finally:
         (data / CLAIM_FILE).unlink()
+
+
+def test_a_changed_key_vaults_secret_is_refused_even_when_the_running_server_opens(pg15, script, tmp_path):
+    # E.g. rebuildKeyVaultsSecret removed after a rebuild: a new KEY_VAULTS_SECRET, the same password.
+    data = pg15.socket_dir / "data"
+    claimed = claim_parts(pg15.password, "k1") + "\n"
+    (data / CLAIM_FILE).write_text(claimed)
+    try:
+        for password in (pg15.password, "rotated-too"):
+            result = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data),
+                         EXPECTED_CLAIM=claim_parts(password, "k2"))
+            assert result.returncode == 2, result.stdout
+            assert "KEY_VAULTS_SECRET differ" in result.stderr and "Rebuild a stage on its existing data" in result.stderr
+            assert (data / CLAIM_FILE).read_text() == claimed
+    finally:
+        (data / CLAIM_FILE).unlink()
+
+
+def test_an_old_single_digest_claim_is_kept_only_with_the_same_secrets(pg15, script, tmp_path):
+    data = pg15.socket_dir / "data"
+    old = claim_fingerprint(pg15.password, "k1") + "\n"
+    (data / CLAIM_FILE).write_text(old)
+    try:
+        other = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data),
+                    EXPECTED_CLAIM=claim_parts(pg15.password, "k2"), LEGACY_CLAIM=claim_fingerprint(pg15.password, "k2"))
+        assert other.returncode == 2 and "KEY_VAULTS_SECRET differ" in other.stderr
+        assert (data / CLAIM_FILE).read_text() == old
+        same = run(script, pg15, tmp_path, "check-volume", DATA_DIR=str(data),
+                   EXPECTED_CLAIM=claim_parts(pg15.password, "k1"), LEGACY_CLAIM=claim_fingerprint(pg15.password, "k1"))
+        assert same.returncode == 0, same.stderr
+        assert (data / CLAIM_FILE).read_text() == claim_parts(pg15.password, "k1") + "\n"
+    finally:
+        (data / CLAIM_FILE).unlink()
+
+
+def test_one_shot_steps_connect_with_the_password_file_and_remove_it(empty_pg15, script, tmp_path):
+    pg15 = empty_pg15
+    chat_data.seed(pg15, messages=10)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:*:*:{pg15.password}\n")
+    passfile.chmod(0o600)
+    no_password = RealPostgres(**{**pg15.__dict__, "password": ""})
+    backups = tmp_path / "backups"
+    env = {"PGPASSFILE": str(passfile), "REMOVE_PGPASSFILE": "1"}
+    result = run(script, no_password, backups, "snapshot", "manual", **env)
+    assert result.returncode == 0, result.stderr
+    assert snapshot_name(result.stdout) not in (None, "none")
+    assert not passfile.exists()
+    # The restore's own before-restore snapshot (a subshell) must not remove it early.
+    passfile.write_text(f"*:*:*:*:{pg15.password}\n")
+    passfile.chmod(0o600)
+    name = snapshot_name(result.stdout)
+    restored = run(script, no_password, backups, "restore", name, FORCE="1", **env)
+    assert restored.returncode == 0, restored.stderr
+    assert not passfile.exists()
 
 
 def test_restore_keeps_the_app_roles_current_passwords(empty_pg15, script, tmp_path):

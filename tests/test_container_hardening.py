@@ -63,6 +63,36 @@ def test_bootstrap_container_environment_holds_no_secret():
     assert bootstrap.is_secret("uploads")
 
 
+BACKUP_STEPS = ("data-safety-snapshot", "postgres-volume-check", "data-safety-restore", "data-safety-scheduled-backups")
+
+
+def test_no_backup_step_holds_the_superuser_password_in_its_environment():
+    config = stack_config("dev")
+    config[f"{NS}:dataSafety"] = {
+        "postgresMajor": 17, "dataVolume": "lobechat-logto-dev-postgres-data-pg17", "restoreFrom": "20261201T120000Z-manual",
+    }
+    config[f"{NS}:backups"] = {"enabled": True}
+    run = run_program("dev", config)
+    postgres_password = run.one(CONTAINER, "postgres").env()["POSTGRES_PASSWORD"]
+    steps = {c.name: c for c in run.of_type(CONTAINER) if c.name in BACKUP_STEPS}
+    assert set(steps) == set(BACKUP_STEPS)
+    for container in run.of_type(CONTAINER):
+        if container.name == "postgres":
+            continue  # the server itself: POSTGRES_PASSWORD initialises an empty volume
+        env = container.env()
+        assert all(postgres_password not in value for value in env.values()), container.name
+    for name, step in steps.items():
+        env = step.env()
+        assert "PGPASSWORD" not in env, name
+        assert env["PGPASSFILE"] == "/run/lobechat-logto/pgpass", name
+        uploads = {u["file"]: u for u in step.plain("uploads")}
+        assert uploads["/run/lobechat-logto/pgpass"]["permissions"] == "0600", name
+        assert uploads["/run/lobechat-logto/pgpass"]["content"] == f"*:*:*:*:{postgres_password}\n", name
+        assert step.is_secret("uploads"), name
+        # One-shot steps delete the file when they end; the long-running backups keep it (0600).
+        assert env.get("REMOVE_PGPASSFILE") == ("1" if name != "data-safety-scheduled-backups" else None), name
+
+
 def test_trust_proxy_header_is_refused_where_no_proxy_can_be_in_front():
     values = {
         "lobechatUrl": "http://lobe.localhost:3210",

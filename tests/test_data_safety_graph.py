@@ -69,7 +69,8 @@ def test_the_snapshot_goes_to_the_protected_backup_volume_and_is_named_in_the_ou
     assert backups.plain("name") == run.outputs["backupVolume"] == f"lobechat-logto-{run.stack}-backups"
     snapshot = run.one(CONTAINER, "data-safety-snapshot")
     assert snapshot.plain("volumes") == [{"volumeName": backups.plain("name"), "containerPath": "/backups"}]
-    assert snapshot.is_secret("envs")
+    # The password travels in the (secret) 0600 password file, not in the environment.
+    assert snapshot.is_secret("uploads") and "PGPASSWORD" not in snapshot.env()
     assert "preChangeSnapshot" in run.outputs
     assert "restore <snapshot>" in run.outputs["restoreCommand"]
     assert "FORCE=1" in run.outputs["restoreCommand"]
@@ -100,8 +101,12 @@ def test_a_new_volume_claims_itself_with_the_stacks_secrets(run):
     uploads = {u["file"]: u["content"] for u in postgres.plain("uploads")}
     assert "claim" in uploads["/docker-entrypoint-initdb.d/20-lobechat-logto-claim.sh"]
     claim = postgres.env()["EXPECTED_CLAIM"]
-    assert claim == run.outputs["rebuildFingerprint"] and len(claim) == 24
-    assert claim == dict(item.split("=", 1) for item in run.one(CONTAINER, "postgres-volume-check").plain("envs"))["EXPECTED_CLAIM"]
+    # Two digests (password : KEY_VAULTS_SECRET); the one-digest fingerprint is what older volumes hold.
+    password_part, kvs_part = claim.split(":")
+    assert len(password_part) == len(kvs_part) == 24 and len(run.outputs["rebuildFingerprint"]) == 24
+    check_env = dict(item.split("=", 1) for item in run.one(CONTAINER, "postgres-volume-check").plain("envs"))
+    assert claim == check_env["EXPECTED_CLAIM"]
+    assert check_env["LEGACY_CLAIM"] == run.outputs["rebuildFingerprint"]
 
 
 def test_rebuild_secrets_replace_the_generated_ones_and_are_exported():
