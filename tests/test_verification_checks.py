@@ -304,3 +304,11 @@ def test_verification_failed_lists_each_failure_with_its_fix_and_no_secret(stage
     assert "LOGTO_CLIENT_SECRETT" in message and "onFailure" in message
     assert "PASS" not in message
     assert secrets_absent(message, stage1.secrets() + ["WrongSecretValue0123456789abcdef", "x" * 32])
+
+
+def test_lobechat_down_points_to_its_logs_by_label_not_by_a_fixed_name(stage1):
+    # Behind Caddy the LobeChat container's name is generated: `docker logs <prefix>-lobechat` fails.
+    report = verdict(stage1, replace(stage1.target, lobechat_url=closed_port_url()))
+    fix = report.result("lobechat-answers").fix
+    assert "-lobechat`" not in fix and "<prefix>-lobechat" not in fix
+    assert "--filter label=lobechat-logto.stage=<prefix> --filter label=lobechat-logto.role=lobechat" in fix
