@@ -20,7 +20,9 @@ Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
 ``restore NAME``
     Restore snapshot NAME. Each database must be empty unless ``FORCE=1``; with ``FORCE=1`` a
     ``before-restore`` snapshot of the current data is taken first, then each database is dropped,
-    re-created and restored. Roles are restored first; each database in one transaction.
+    re-created and restored. Roles are restored first; each database in one transaction. After a
+    success the table ``lobechat_logto_restores`` in the server's ``postgres`` database names NAME;
+    without ``FORCE=1`` a snapshot that table names prints ``already restored: NAME`` and exits 0.
 ``check-volume``
     Before a Postgres container starts on the data volume mounted at ``DATA_DIR``: refuse data of
     another major version than this image's ``postgres``, data created with other secrets (the claim
@@ -58,6 +60,7 @@ umask 077
 MODE=${1:-}
 BACKUP_DIR=${BACKUP_DIR:-/backups}
 DATABASES=${DATABASES:-lobechat logto}
+RESTORE_MARKER_TABLE=lobechat_logto_restores
 export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}
 export PGAPPNAME=${PGAPPNAME:-lobechat-logto-backup}
 # A one-shot step leaves no password behind in its stopped container.
@@ -148,10 +151,19 @@ database_is_empty() {
 
 restore() {
   name=$1
-  case "$name" in ""|*/*|.*) refuse "give the name of a snapshot directory in $BACKUP_DIR (ls $BACKUP_DIR)";; esac
+  case "$name" in ""|*/*|.*|*[!A-Za-z0-9._-]*) refuse "give the name of a snapshot directory in $BACKUP_DIR (ls $BACKUP_DIR)";; esac
   src="$BACKUP_DIR/$name"
-  [ -f "$src/COMPLETE" ] || refuse "$src is not a complete snapshot (no COMPLETE file); choose another one (ls $BACKUP_DIR)"
   wait_for_server || fail "the database server ($PGHOST) does not answer"
+  # Idempotent: the marker in this server (its postgres database, so in its data volume) names each
+  # snapshot restored into it; restoring the same one again (dataSafety.restoreFrom left set and the
+  # one-shot replaced) would refuse the data it restored itself. FORCE=1 restores again on purpose.
+  if [ "${FORCE:-0}" != "1" ] && [ "$(psql_q -At -c "SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = '$RESTORE_MARKER_TABLE'")" = "1" ] &&
+     [ "$(psql_q -At -c "SELECT 1 FROM public.$RESTORE_MARKER_TABLE WHERE snapshot = '$name'")" = "1" ]; then
+    say "already restored: snapshot $name was restored into this server on $(psql_q -At -c "SELECT restored_at FROM public.$RESTORE_MARKER_TABLE WHERE snapshot = '$name'"); nothing to do (dataSafety.restoreFrom can be removed)"
+    echo "already restored: $name"
+    return 0
+  fi
+  [ -f "$src/COMPLETE" ] || refuse "$src is not a complete snapshot (no COMPLETE file); choose another one (ls $BACKUP_DIR)"
   for db in $(cat "$src/DATABASES"); do
     exists=$(psql_q -At -c "SELECT 1 FROM pg_database WHERE datname = '$db'")
     if [ "$exists" = "1" ] && ! database_is_empty "$db" && [ "${FORCE:-0}" != "1" ]; then
@@ -177,6 +189,9 @@ restore() {
     pg_restore --exit-on-error --single-transaction -d "$db" "$src/$db.dump" || fail "pg_restore of $db failed (rolled back: $db is as before this step)"
     say "restored $db from $name"
   done
+  psql_q -c "CREATE TABLE IF NOT EXISTS public.$RESTORE_MARKER_TABLE (snapshot text PRIMARY KEY, restored_at timestamptz NOT NULL DEFAULT now())" \
+    -c "INSERT INTO public.$RESTORE_MARKER_TABLE (snapshot) VALUES ('$name') ON CONFLICT (snapshot) DO UPDATE SET restored_at = now()" \
+    >/dev/null || fail "restored $name, but cannot write the restore marker (a second run would refuse the restored data)"
   echo "restored: $name"
 }
 

@@ -34,6 +34,7 @@ from components.backup_script import (
     snapshot_name,
 )
 from components.config.data_safety import DataSafetyConfig
+from components.container_labels import select_ids
 from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import SECRET_DIR_IN_CONTAINER, pgpass_line, readable_container_logs
 from components.stage_record import StageRecord, orphan_warning
@@ -286,8 +287,10 @@ def operator_commands(
     return {
         "snapshotCommand": f"{base} --entrypoint sh {image} {_SCRIPT_COPY} snapshot manual",
         "restoreCommand": (
-            f"{env}docker stop {name_prefix}-lobechat {name_prefix}-logto && {base} -e FORCE=1 --entrypoint sh "
-            f"{image} {_SCRIPT_COPY} restore <snapshot> && {env}docker start {name_prefix}-logto {name_prefix}-lobechat"
+            f"{env}docker stop {select_ids(name_prefix, 'lobechat', env=env)} {select_ids(name_prefix, 'logto', env=env)} "
+            f"&& {base} -e FORCE=1 --entrypoint sh {image} {_SCRIPT_COPY} restore <snapshot> && "
+            f"{env}docker start {select_ids(name_prefix, 'logto', include_stopped=True, env=env)} "
+            f"{select_ids(name_prefix, 'lobechat', include_stopped=True, env=env)}"
         ),
         "listSnapshotsCommand": f"{env}docker run --rm -v {name_prefix}-backups:{BACKUP_MOUNT} --entrypoint ls {image} -1 {BACKUP_MOUNT}",
     }

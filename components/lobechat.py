@@ -16,6 +16,7 @@ import pulumi_docker as docker
 from components import readiness
 from components.config import LOBECHAT_CONTAINER_PORT, Origin, PublishConfig
 from components.hardening import SECURITY_OPTS
+from components.container_labels import stage_role_labels
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "lobechat"
@@ -140,7 +141,7 @@ class LobeChatServer(pulumi.ComponentResource):
             # Stopping (also when Pulumi deletes a replaced container): SIGTERM, then SIGKILL after this.
             stop_timeout=grace_seconds,
             destroy_grace_seconds=grace_seconds,
-            labels=[docker.ContainerLabelArgs(label="lobechat-logto.stage", value=name_prefix)],
+            labels=stage_role_labels(name_prefix, "lobechat"),
             opts=rollout,
         )
         self.readiness = readiness.ReadinessWait(

@@ -22,6 +22,7 @@ from components import readiness
 from components.config import LogtoConfig, PublishConfig
 from components.logto_database import LogtoDatabaseSetup, setup_command
 from components.hardening import SECURITY_OPTS
+from components.container_labels import stage_role_labels
 from components.network import host_gateway_entries
 
 NETWORK_ALIAS = "logto"
@@ -222,6 +223,7 @@ class LogtoServer(pulumi.ComponentResource):
             # Requests in flight finish and connections close before a replacement or destroy.
             stop_timeout=LOGTO_STOP_GRACE_SECONDS,
             destroy_grace_seconds=LOGTO_STOP_GRACE_SECONDS,
+            labels=stage_role_labels(name_prefix, "logto"),
             # A component's depends_on does not reach its children: the container itself must wait
             # for a ready Postgres, or the seed fails and Logto crash-loops until Postgres is up.
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), delete_before_replace=True),

@@ -283,6 +283,7 @@ class Platform(pulumi.ComponentResource):
         )
         webhook: LogtoWebhook | None = None
         webhook_alias: pulumi.Output[str] | None = None
+        webhook_delivery_url: pulumi.Input[str] | None = None
         if config.webhook_enabled:
             rotations[WEBHOOK_SIGNING_KEY] = key_rotation = SecretRotation(
                 "rotation-webhook-signing-key", secret=WEBHOOK_SIGNING_KEY,
@@ -290,12 +291,15 @@ class Platform(pulumi.ComponentResource):
                 request=policy.webhook_signing_key.request, opts=child,
             )
             webhook_alias = key_rotation.generation.apply(hook_alias)
+            # With key rotation each key generation's hook reaches only the containers holding that key.
+            webhook_delivery_url = (
+                webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url
+            )
             webhook = LogtoWebhook(
                 "lobechat-webhook",
                 connection=connection,
                 name=f"LobeChat ({config.stack}) user sync",
-                # With key rotation each key generation's hook reaches only the containers holding that key.
-                url=webhook_alias.apply(hook_url) if policy.webhook_signing_key.enabled else urls.webhook_url,
+                url=webhook_delivery_url,
                 events=list(config.webhook_events),
                 key_generation=key_rotation.generation,
                 lease_application="lobechat-application",
@@ -408,6 +412,7 @@ class Platform(pulumi.ComponentResource):
             management_resource=str(connection.resource),
             application_id=application.app_id,
             webhook_id=webhook.hook_id if webhook is not None else None,
+            webhook_url=webhook_delivery_url,
             network_name=network.name,
         )
         environment = env_output(env)

@@ -403,3 +403,48 @@ def test_restore_keeps_the_app_roles_current_passwords(empty_pg15, script, tmp_p
     assert result.returncode == 0, result.stderr
     after = chat_data.run_sql(empty_pg15, "postgres", f"SELECT rolpassword FROM pg_authid WHERE rolname = '{chat_data.APP_ROLE}'")
     assert after == before  # still the rotated password, not the snapshot's
+
+
+def test_restoring_the_same_snapshot_again_is_a_no_op_that_keeps_later_writes(pg15, empty_pg15, script, tmp_path):
+    # dataSafety.restoreFrom left set: the restore one-shot is replaced (new Postgres image, new
+    # script) and runs again without FORCE into the volume it has already restored.
+    name = snapshot(script, pg15, tmp_path)
+    first = run(script, empty_pg15, tmp_path, "restore", name)
+    assert first.returncode == 0, first.stderr
+    chat_data.run_sql(empty_pg15, "lobechat", "INSERT INTO users (id) VALUES ('written-after-the-restore')")
+    after_restore = chat_data.fingerprint(empty_pg15)
+
+    second = run(script, empty_pg15, tmp_path, "restore", name)
+
+    assert second.returncode == 0, second.stderr
+    assert f"already restored: {name}" in second.stdout
+    assert "restoreFrom can be removed" in second.stdout
+    assert chat_data.fingerprint(empty_pg15) == after_restore
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith("-before-restore")]
+    # Another snapshot is no no-op: it still refuses the data that is there.
+    other = snapshot(script, pg15, tmp_path, kind="manual")
+    third = run(script, empty_pg15, tmp_path, "restore", other)
+    assert third.returncode == 2 and "database lobechat is not empty" in third.stderr
+    assert chat_data.fingerprint(empty_pg15) == after_restore
+
+
+def test_a_forced_restore_of_an_already_restored_snapshot_restores_it_again(pg15, empty_pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    assert run(script, empty_pg15, tmp_path, "restore", name).returncode == 0
+    restored = chat_data.fingerprint(empty_pg15)
+    chat_data.run_sql(empty_pg15, "lobechat", "INSERT INTO users (id) VALUES ('bad-upgrade')")
+
+    again = run(script, empty_pg15, tmp_path, "restore", name, FORCE="1")
+
+    assert again.returncode == 0, again.stderr
+    assert f"restored: {name}" in again.stdout and "already restored" not in again.stdout
+    assert chat_data.fingerprint(empty_pg15) == restored
+
+
+def test_a_failed_restore_leaves_no_marker_so_the_next_run_does_not_claim_success(pg15, empty_pg15, script, tmp_path):
+    name = snapshot(script, pg15, tmp_path)
+    dump = tmp_path / name / "lobechat.dump"
+    dump.write_bytes(dump.read_bytes()[: len(dump.read_bytes()) // 2])
+    assert run(script, empty_pg15, tmp_path, "restore", name).returncode == 3
+    again = run(script, empty_pg15, tmp_path, "restore", name)
+    assert again.returncode == 3 and "already restored" not in again.stdout

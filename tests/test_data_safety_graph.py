@@ -156,3 +156,79 @@ def test_a_failed_step_stops_the_run_with_its_output_and_how_to_rerun():
     message = str(error.value)
     assert "exited with code 3 (a tool failed)" in message and "FAILED: pg_dump of lobechat failed" in message
     assert "pulumi up --replace 'urn:x'" in message and "\x01" not in message
+
+
+def test_lobechat_and_logto_carry_stage_and_role_labels(run):
+    prefix = f"lobechat-logto-{run.stack}"
+    for role in ("lobechat", "logto"):
+        assert {"lobechat-logto.stage": prefix, "lobechat-logto.role": role}.items() <= labels(run.one(CONTAINER, role)).items(), role
+
+
+def test_the_restore_command_selects_the_containers_by_label_not_by_name(run):
+    prefix = f"lobechat-logto-{run.stack}"
+    command = run.outputs["restoreCommand"]
+    for role in ("lobechat", "logto"):
+        assert f"docker ps -q --filter label=lobechat-logto.stage={prefix} --filter label=lobechat-logto.role={role})" in command
+        assert f"docker ps -aq --filter label=lobechat-logto.stage={prefix} --filter label=lobechat-logto.role={role})" in command
+        assert f"{prefix}-{role}" not in command, role
+    if run.stack in ("staging", "prod"):  # behind Caddy: LobeChat has a generated name
+        assert not run.one(CONTAINER, "lobechat").plain("name")
+
+
+_FAKE_DOCKER = r'''
+import json, os, sys
+table = json.loads(os.environ["FAKE_CONTAINERS"])
+log = open(os.environ["FAKE_LOG"], "a")
+args = sys.argv[1:]
+if args[0] == "ps":
+    wanted = [a.split("=", 1)[1] for a in args[args.index("--filter"):] if a.startswith("label=")]
+    running_only = "-aq" not in args
+    for c in table:
+        if all(c["labels"].get(k) == v for k, v in (w.split("=", 1) for w in wanted)) and (c["running"] or not running_only):
+            print(c["id"])
+    sys.exit(0)
+log.write(json.dumps(args) + "\n")
+if args[0] in ("stop", "start"):
+    known = {c["id"] for c in table} | {c["name"] for c in table}
+    missing = [a for a in args[1:] if a not in known]
+    if missing or len(args) == 1:
+        print(f"Error response from daemon: No such container: {missing}", file=sys.stderr)
+        sys.exit(1)
+sys.exit(0)
+'''
+
+
+def test_the_restore_command_runs_with_a_generated_lobechat_name(run, tmp_path):
+    """Run the exported command in sh against a fake docker that knows containers only by id and name."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    prefix = f"lobechat-logto-{run.stack}"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!{sys.executable}\n{_FAKE_DOCKER}")
+    (bin_dir / "pulumi").write_text("#!/bin/sh\necho not-a-real-password\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    table = [
+        {"id": "aaa111", "name": "lobechat-3f2a9c1", "running": True,
+         "labels": {"lobechat-logto.stage": prefix, "lobechat-logto.role": "lobechat"}},
+        {"id": "bbb222", "name": f"{prefix}-logto", "running": True,
+         "labels": {"lobechat-logto.stage": prefix, "lobechat-logto.role": "logto"}},
+        {"id": "ccc333", "name": "other-stage-lobechat", "running": True,
+         "labels": {"lobechat-logto.stage": "other", "lobechat-logto.role": "lobechat"}},
+    ]
+    log = tmp_path / "docker.log"
+    command = run.outputs["restoreCommand"].replace("<snapshot>", "20261201T120000Z-manual")
+    result = subprocess.run(
+        ["sh", "-c", command], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_CONTAINERS": json.dumps(table), "FAKE_LOG": str(log)},
+    )
+    assert result.returncode == 0, result.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c[0] for c in calls] == ["stop", "run", "start"]
+    assert sorted(calls[0][1:]) == ["aaa111", "bbb222"]
+    assert calls[2][1:] == ["bbb222", "aaa111"]
+    assert "restore" in calls[1] and "20261201T120000Z-manual" in calls[1]

@@ -342,6 +342,13 @@ def test_webhook_url_and_events_follow_lobechat_url_and_generation(run):
         assert hook.plain("url") == f"{cfg(run, 'lobechatUrl')}/api/webhooks/logto"
     expected = ["User.Data.Updated"] + (["User.SuspensionStatus.Updated"] if generation(run) == 2 else [])
     assert hook.plain("events") == expected
+
+
+def test_verification_expects_the_url_the_hook_really_delivers_to(run):
+    # With webhook-key rotation (staging, prod) the hook delivers to an in-network alias, not to
+    # lobechatUrl: verification at the end of `pulumi up` must expect that URL, or every up fails.
+    hook = run.one(LOGTO_WEBHOOK, "lobechat-webhook")
+    assert run.outputs["verificationTarget"]["webhookUrl"] == hook.plain("url")
     assert "signing_key" in hook.additional_secret_outputs
 
 

@@ -257,6 +257,28 @@ def test_a_hook_pointing_elsewhere_fails(stage1):
     assert not result.passed and "chat.localhost" in result.detail
 
 
+def test_a_hook_on_a_rotation_alias_passes_when_the_target_names_that_url(stage1):
+    # Webhook-key rotation: the hook delivers to the key generation's alias on the stage network.
+    alias_url = "http://lobechat-hook-1:3210/api/webhooks/logto"
+    stage1.logto.state.delivery_aliases["lobechat-hook-1:3210"] = stage1.lobe.host_port
+    stage1.api.hooks.update(stage1.hook_id, url=alias_url)
+    assert verdict(stage1, replace(stage1.target, hook_url=alias_url)).result("webhook-delivery").passed
+    # a target that expects lobechatUrl's webhook path reports the alias as pointing elsewhere
+    assert not verdict(stage1).result("webhook-delivery").passed
+
+
+def test_the_hook_url_comes_from_the_verification_target_output():
+    from components.verification.target import from_stack_outputs
+    outputs = {
+        "lobechatUrl": "https://chat.example.com", "lobechatEnvironment": {"APP_URL": "https://chat.example.com"},
+        "verificationTarget": {"generation": 2, "logtoUrl": "https://auth.example.com", "lobechatUrl": "http://127.0.0.1:1",
+                               "webhookUrl": "http://lobechat-hook-3:3210/api/webhooks/logto"},
+    }
+    assert from_stack_outputs("prod", outputs).webhook_url == "http://lobechat-hook-3:3210/api/webhooks/logto"
+    del outputs["verificationTarget"]["webhookUrl"]
+    assert from_stack_outputs("prod", outputs).webhook_url == "https://chat.example.com/api/webhooks/logto"
+
+
 def test_the_hook_is_found_by_its_url_when_its_id_is_not_known(stage1):
     report = verdict(stage1, replace(stage1.target, webhook_id=None))
     assert report.result("webhook-delivery").passed
@@ -304,3 +326,11 @@ def test_verification_failed_lists_each_failure_with_its_fix_and_no_secret(stage
     assert "LOGTO_CLIENT_SECRETT" in message and "onFailure" in message
     assert "PASS" not in message
     assert secrets_absent(message, stage1.secrets() + ["WrongSecretValue0123456789abcdef", "x" * 32])
+
+
+def test_lobechat_down_points_to_its_logs_by_label_not_by_a_fixed_name(stage1):
+    # Behind Caddy the LobeChat container's name is generated: `docker logs <prefix>-lobechat` fails.
+    report = verdict(stage1, replace(stage1.target, lobechat_url=closed_port_url()))
+    fix = report.result("lobechat-answers").fix
+    assert "-lobechat`" not in fix and "<prefix>-lobechat" not in fix
+    assert "--filter label=lobechat-logto.stage=<prefix> --filter label=lobechat-logto.role=lobechat" in fix

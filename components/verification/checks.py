@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from components.container_labels import logs_hint
 from components.logto_api import LogtoConnection, LogtoError, ManagementApi
 from components.verification.environment import environment_checks
 from components.verification.probe import ProbeResult
@@ -54,10 +55,10 @@ def check_logto_status(target: VerificationTarget, session: requests.Session) ->
         response = session.get(url, timeout=HTTP_TIMEOUT_S, allow_redirects=False)
     except requests.RequestException as error:
         return failed(name, f"GET {url}: {_http_error(error)}",
-                      "Logto is down or not reachable from here: `docker logs <prefix>-logto`; check logto.apiEndpoint and the published port")
+                      "Logto is down or not reachable from here: `"+logs_hint("logto")+"`; check logto.apiEndpoint and the published port")
     if response.status_code not in (200, 204):
         return failed(name, f"GET {url} answered {response.status_code}, not 204",
-                      "Logto is not healthy: `docker logs <prefix>-logto` (\"Missing target version\" or pending alterations: see the README's troubleshooting)")
+                      "Logto is not healthy: `"+logs_hint("logto")+"` (\"Missing target version\" or pending alterations: see the README's troubleshooting)")
     return passed(name, f"GET {url} answered {response.status_code}")
 
 
@@ -219,7 +220,7 @@ def check_client_authentication(target: VerificationTarget, session: requests.Se
                       "so LobeChat gets the application's current secret; check the variable names (environment-names)")
     if response.status_code == 400:
         return passed(name, f"client {client_id} authenticated (the bogus grant was refused as {error_code or 'invalid'})")
-    return failed(name, f"POST {url} answered {response.status_code}", "Logto's token endpoint misbehaves: `docker logs <prefix>-logto`")
+    return failed(name, f"POST {url} answered {response.status_code}", "Logto's token endpoint misbehaves: `"+logs_hint("logto")+"`")
 
 
 # --- the webhook -------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def check_webhook(target: VerificationTarget, api: ManagementApi | None) -> Chec
                           "(a new key needs a new LobeChat container)")
         if code is not None and code >= 500:
             return failed(name, f"the test delivery to {target.webhook_url} got {code} from LobeChat",
-                          "LobeChat lacks LOGTO_WEBHOOK_SIGNING_KEY or failed: `docker logs <prefix>-lobechat`")
+                          "LobeChat lacks LOGTO_WEBHOOK_SIGNING_KEY or failed: `"+logs_hint("lobechat")+"`")
         if error.status == 422:
             return failed(name, f"Logto could not deliver to {target.webhook_url}: {error.logto_message or error.summary}",
                           "Logto must reach the LobeChat URL from its container (dev: the LobeChat network alias; public: DNS/proxy, proxyOnDockerHost)")
@@ -280,10 +281,10 @@ def check_lobechat_answers(target: VerificationTarget, session: requests.Session
     try:
         response = session.get(url, timeout=HTTP_TIMEOUT_S, allow_redirects=False)
     except requests.RequestException as error:
-        return failed(name, f"GET {url}: {_http_error(error)}", "LobeChat is down or not reachable: `docker logs <prefix>-lobechat`")
+        return failed(name, f"GET {url}: {_http_error(error)}", "LobeChat is down or not reachable: `"+logs_hint("lobechat")+"`")
     healthy = response.status_code == 200 if target.generation == 2 else response.status_code < 500
     if not healthy:
-        return failed(name, f"GET {url} answered {response.status_code}", "`docker logs <prefix>-lobechat` (database migrations, environment)")
+        return failed(name, f"GET {url} answered {response.status_code}", "`"+logs_hint("lobechat")+"` (database migrations, environment)")
     return passed(name, f"GET {url} answered {response.status_code}")
 
 

@@ -166,10 +166,13 @@ def target_output(
     application_id: pulumi.Input[str],
     webhook_id: pulumi.Input[str] | None,
     network_name: pulumi.Input[str],
+    webhook_url: pulumi.Input[str] | None = None,
 ) -> pulumi.Output[dict[str, Any]]:
     """The ``verificationTarget`` stack output (secret: it holds the M2M credential)."""
     return pulumi.Output.secret(
-        pulumi.Output.all(management_client_id, management_client_secret, application_id, webhook_id, network_name).apply(
+        pulumi.Output.all(
+            management_client_id, management_client_secret, application_id, webhook_id, network_name, webhook_url
+        ).apply(
             lambda v: {
                 "generation": config.generation,
                 "logtoUrl": config.logto.api_endpoint,
@@ -178,6 +181,9 @@ def target_output(
                                "resource": management_resource},
                 "applicationId": v[2],
                 "webhookId": v[3],
+                # Where the hook delivers: ``<lobechatUrl>/api/webhooks/logto``, or with webhook-key
+                # rotation the key generation's in-network alias (None: derive it from lobechatUrl).
+                "webhookUrl": v[5],
                 "network": v[4],
                 "lobechatImage": config.lobechat_image,
                 "proxiedHostNames": list(config.proxied_host_names),

@@ -49,6 +49,8 @@ class VerificationTarget:
         lobechat_image: the LobeChat image (its node runs the in-network probe).
         proxied_host_names: ``/etc/hosts`` entries the LobeChat container has (the probe gets the same).
         docker_host: the stage's Docker host (``dockerHost``), None for the local one.
+        hook_url: where the stack's hook delivers when that is not ``<app_url>/api/webhooks/logto``
+            (webhook-key rotation: the key generation's in-network alias); None derives it.
     """
 
     stage: str
@@ -64,6 +66,7 @@ class VerificationTarget:
     lobechat_image: str | None = None
     proxied_host_names: tuple[str, ...] = ()
     docker_host: str | None = None
+    hook_url: str | None = None
 
     @property
     def issuer(self) -> str:
@@ -85,7 +88,8 @@ class VerificationTarget:
 
     @property
     def webhook_url(self) -> str:
-        return f"{self.app_url}/api/webhooks/logto"
+        """Where the stack's hook delivers (and so what the webhook check expects)."""
+        return self.hook_url or f"{self.app_url}/api/webhooks/logto"
 
     def reach_logto(self, public_url: str) -> str:
         """``public_url`` (on Logto's public endpoint) as this machine reaches it (``logto_url``)."""
@@ -146,4 +150,5 @@ def from_stack_outputs(stage: str, outputs: Mapping[str, Any]) -> VerificationTa
         lobechat_image=extra.get("lobechatImage"),
         proxied_host_names=tuple(extra.get("proxiedHostNames") or ()),
         docker_host=extra.get("dockerHost"),
+        hook_url=extra.get("webhookUrl") or None,
     )
