@@ -168,7 +168,9 @@ class DataSafety(pulumi.ComponentResource):
         )
         # A one-way digest of 190 random bits: safe to show, and the destroy guard asks for it. It is
         # also what volumes claimed before the two-part claims hold (the check's LEGACY_CLAIM).
-        self.fingerprint = pulumi.Output.all(password, key_vaults_secret).apply(lambda v: claim_fingerprint(v[0], v[1]))
+        self.fingerprint = pulumi.Output.unsecret(
+            pulumi.Output.all(password, key_vaults_secret).apply(lambda v: claim_fingerprint(v[0], v[1]))
+        )
         self.record = StageRecord(
             f"{resource_name}-record",
             stack=stack,
