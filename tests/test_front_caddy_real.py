@@ -296,7 +296,13 @@ def test_sign_in_waits_through_a_logto_restart_instead_of_failing(front_factory)
     logto = front.upstreams["logto"]
     port = logto.port
     logto.stop()                                   # the Logto container is replaced (delete first)
-    restarted = threading.Timer(1.5, lambda: front.upstreams.__setitem__("logto", Upstream("logto", port=port).start()))
+    def restart() -> None:
+        # time.sleep, not threading.Timer: a timed condition wait never times out under libfaketime
+        # (.ci/run runs the suite under faketime too), a plain sleep does.
+        time.sleep(1.5)
+        front.upstreams["logto"] = Upstream("logto", port=port).start()
+
+    restarted = threading.Thread(target=restart, daemon=True)
     restarted.start()
     started = time.monotonic()
     status, _, body, _ = front.client("auth.example.com").get("/oidc/auth")
