@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 
 from components.config.errors import Problems, full_key, secret_set_command
+from components.config.fields import parse_bool, read_object, unknown_fields
 from components.config.sources import ConfigSource
 
 TOP_LEVEL_KEYS = frozenset({"dataSafety", "backups", "rebuildPostgresPassword", "rebuildKeyVaultsSecret"})
@@ -103,32 +104,10 @@ def image_version(image: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in found.groups() if part is not None)
 
 
-def _bool(value: Any, key: str, problems: Problems, default: bool) -> bool:
-    if value is None:
-        return default
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    problems.add(key, "must be true or false")
-    return default
-
-
 def _mapping(source: ConfigSource, problems: Problems, key: str, known: set[str]) -> dict[str, Any]:
-    try:
-        raw = source.get_object(key)
-    except Exception:
-        problems.add(key, "is not valid structured config (a YAML mapping expected)")
-        return {}
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        problems.add(key, "must be a mapping")
-        return {}
-    for name in sorted(set(raw) - known):
-        problems.add(f"{key}.{name}", f"is not a setting of {key}; known: {', '.join(sorted(known))}")
-    return raw
+    obj = read_object(source, problems, key)
+    unknown_fields(problems, key, obj, known)
+    return obj
 
 
 def load_data_safety(source: ConfigSource, problems: Problems, stack: str) -> DataSafetyConfig:
@@ -162,7 +141,7 @@ def load_data_safety(source: ConfigSource, problems: Problems, stack: str) -> Da
     exported = obj.get("teardownExported")
 
     backups_obj = _mapping(source, problems, "backups", BACKUP_FIELDS)
-    enabled = _bool(backups_obj.get("enabled"), "backups.enabled", problems, default=(stack != "dev"))
+    enabled = parse_bool(backups_obj.get("enabled"), "backups.enabled", problems, default=(stack != "dev"))
     interval = 24.0
     if backups_obj.get("intervalHours") is not None:
         try:
@@ -184,7 +163,7 @@ def load_data_safety(source: ConfigSource, problems: Problems, stack: str) -> Da
 
     password = source.get_secret("rebuildPostgresPassword")
     key_vaults = source.get_secret("rebuildKeyVaultsSecret")
-    adopt = _bool(obj.get("adoptVolume"), "dataSafety.adoptVolume", problems, False)
+    adopt = parse_bool(obj.get("adoptVolume"), "dataSafety.adoptVolume", problems, False)
     if (password is None) != (key_vaults is None):
         missing = "rebuildKeyVaultsSecret" if key_vaults is None else "rebuildPostgresPassword"
         problems.add(missing, f"a rebuild needs both previous secrets (from the old stage's rebuildSecrets output): run `{secret_set_command(missing, stack)}`")
