@@ -91,7 +91,8 @@ def login(pg: RealPostgres, app: str, generation: int, *, database: str | None =
     """Connect as ``app``'s login of ``generation`` with that generation's password."""
     password = PASSWORDS[generation][0 if app == "lobechat" else 1]
     who = dataclasses.replace(pg, user=login_role(app, generation), password=password)
-    return psycopg.connect(who.url(database or app), autocommit=True, connect_timeout=10)
+    # No prepared statements: DISCARD ALL (tested below) deallocates them.
+    return psycopg.connect(who.url(database or app), autocommit=True, connect_timeout=10, prepare_threshold=None)
 
 
 def cannot_log_in(pg: RealPostgres, app: str, generation: int, *, database: str | None = None) -> bool:
