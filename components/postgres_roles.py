@@ -265,6 +265,7 @@ class PostgresRoles(pulumi.ComponentResource):
         superuser_password: pulumi.Input[str],
         lobechat_password: pulumi.Input[str],
         logto_password: pulumi.Input[str],
+        generation: pulumi.Input[int] = 0,
         memory_mb: int = 256,
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
@@ -273,7 +274,9 @@ class PostgresRoles(pulumi.ComponentResource):
         files = pulumi.Output.all(superuser_password, lobechat_password, logto_password).apply(
             lambda values: roles_secret_files(values[0], values[1], values[2])
         )
-        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=roles_sql())]
+        # Generation 0: the script every stage ran before rotation (no change); N: also the logins of N.
+        number = pulumi.Output.from_input(generation).apply(lambda g: int(g or 0))
+        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=number.apply(roles_sql))]
         for file_name in SECRET_FILES:
             path = f"{SECRET_DIR_IN_CONTAINER}/{file_name}"
             uploads.append(
@@ -292,7 +295,7 @@ class PostgresRoles(pulumi.ComponentResource):
             envs=environment,
             uploads=uploads,
             labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=roles_sql_sha256()),
+                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=number.apply(roles_sql_sha256)),
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-roles"),
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],

@@ -5,6 +5,7 @@ lobechat-logto:rotation:
   maxAge:                      # a secret older than this rotates at the next `pulumi up`
     clientSecret: 90d          # the Logto application's client secret (AUTH_LOGTO_SECRET)
     webhookSigningKey: 90d     # the webhook's signing key (LOGTO_WEBHOOK_SIGNING_KEY)
+    postgresPassword: 90d      # LobeChat's and Logto's Postgres logins (postgres.mode container only)
   expiryGrace: 30d             # a rotated client secret expires in Logto maxAge + expiryGrace after
                                # it was made (safety net if the old one is never deleted)
   rotateNow:                   # a new value (any word, e.g. today's date) rotates that secret once
@@ -37,11 +38,11 @@ KEY_VAULTS_SECRET = "keyVaultsSecret"
 M2M_SECRET = "m2mSecret"
 POSTGRES_PASSWORD = "postgresPassword"
 
-SCHEDULABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY)
+SCHEDULABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, POSTGRES_PASSWORD)
 """Secrets that may have a ``maxAge`` (rotated by a scheduled ``pulumi up``)."""
-REQUESTABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, SESSION_SECRET)
+REQUESTABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, SESSION_SECRET, POSTGRES_PASSWORD)
 """Secrets that ``rotateNow`` may name."""
-KNOWN_SECRETS = (*REQUESTABLE, KEY_VAULTS_SECRET, M2M_SECRET, POSTGRES_PASSWORD)
+KNOWN_SECRETS = (*REQUESTABLE, KEY_VAULTS_SECRET, M2M_SECRET)
 
 DEFAULT_EXPIRY_GRACE_SECONDS = 30 * 86400
 MIN_MAX_AGE_SECONDS = 3600
@@ -63,8 +64,12 @@ SESSION_SCHEDULE_REFUSAL = (
     "NEXT_AUTH_SECRET signs every user out; use rotation.rotateNow.sessionSecret when you mean it"
 )
 NOT_YET = (
-    "is not rotated by this stack yet (the bootstrap M2M secret and the Postgres passwords keep "
-    "their generated value); remove it"
+    "is not rotated by this stack yet (the bootstrap M2M secret keeps its generated value); remove it"
+)
+POSTGRES_EXTERNAL_REFUSAL = (
+    "postgresPassword rotation needs postgres.mode 'container': with an external database this stack "
+    "does not manage its roles or passwords (rotate them where the database is run, then update "
+    "postgres.lobechatDatabaseUrl / postgres.logtoDatabaseUrl); remove it"
 )
 
 
@@ -98,6 +103,7 @@ class RotationConfig:
     client_secret: SecretPolicy = field(default_factory=SecretPolicy)
     webhook_signing_key: SecretPolicy = field(default_factory=SecretPolicy)
     session_secret: SecretPolicy = field(default_factory=SecretPolicy)
+    postgres_password: SecretPolicy = field(default_factory=SecretPolicy)
     expiry_grace_seconds: int = DEFAULT_EXPIRY_GRACE_SECONDS
     aws: AwsPublication | None = None
 
@@ -107,6 +113,7 @@ class RotationConfig:
             CLIENT_SECRET: self.client_secret,
             WEBHOOK_SIGNING_KEY: self.webhook_signing_key,
             SESSION_SECRET: self.session_secret,
+            POSTGRES_PASSWORD: self.postgres_password,
         }[secret]
 
     def client_secret_lifetime_seconds(self) -> int | None:
@@ -148,19 +155,22 @@ def _mapping(problems: Problems, key: str, value: Any) -> Mapping[str, Any]:
 
 
 def read_rotation(
-    source: ConfigSource, problems: Problems, logto: LogtoConfig | None, webhook_enabled: bool
+    source: ConfigSource, problems: Problems, logto: LogtoConfig | None, webhook_enabled: bool,
+    postgres: Any = None,
 ) -> RotationConfig:
-    """The ``rotation`` section of ``source`` (see :func:`load_rotation`)."""
+    """The ``rotation`` section of ``source`` (see :func:`load_rotation`); ``postgres``: the PostgresConfig."""
     from components.config.fields import read_object
 
     return load_rotation(
         read_object(source, problems, "rotation"), problems,
         logto_container=logto is not None and logto.mode == "container", webhook_enabled=webhook_enabled,
+        postgres_container=postgres is None or getattr(postgres, "mode", "container") == "container",
     )
 
 
 def load_rotation(
-    obj: Mapping[str, Any], problems: Problems, *, logto_container: bool, webhook_enabled: bool
+    obj: Mapping[str, Any], problems: Problems, *, logto_container: bool, webhook_enabled: bool,
+    postgres_container: bool = True,
 ) -> RotationConfig:
     """Validate the ``rotation`` object (already read as a mapping); every problem names its key."""
     for name in obj:
@@ -174,7 +184,7 @@ def load_rotation(
             problems.add(key, KEY_VAULTS_REFUSAL)
         elif secret == SESSION_SECRET:
             problems.add(key, SESSION_SCHEDULE_REFUSAL)
-        elif secret in (M2M_SECRET, POSTGRES_PASSWORD):
+        elif secret == M2M_SECRET:
             problems.add(key, NOT_YET)
         elif secret not in SCHEDULABLE:
             problems.add(key, f"unknown secret; the secrets with a maxAge are: {', '.join(SCHEDULABLE)}")
@@ -194,7 +204,7 @@ def load_rotation(
         key = f"rotation.rotateNow.{secret}"
         if secret == KEY_VAULTS_SECRET:
             problems.add(key, KEY_VAULTS_REFUSAL)
-        elif secret in (M2M_SECRET, POSTGRES_PASSWORD):
+        elif secret == M2M_SECRET:
             problems.add(key, NOT_YET)
         elif secret not in REQUESTABLE:
             problems.add(key, f"unknown secret; rotateNow takes: {', '.join(REQUESTABLE)}")
@@ -235,10 +245,15 @@ def load_rotation(
             "hooks delivers to the LobeChat container holding its key by that container's network alias, "
             "which an external Logto cannot reach; remove it (rotate the key in the Logto console instead)",
         )
+    postgres_password = SecretPolicy(ages.get(POSTGRES_PASSWORD), requests.get(POSTGRES_PASSWORD))
+    if postgres_password.enabled and not postgres_container:
+        problems.add("rotation", POSTGRES_EXTERNAL_REFUSAL)
+        postgres_password = SecretPolicy()
     return RotationConfig(
         client_secret=SecretPolicy(ages.get(CLIENT_SECRET), requests.get(CLIENT_SECRET)),
         webhook_signing_key=webhook,
         session_secret=SecretPolicy(None, requests.get(SESSION_SECRET)),
+        postgres_password=postgres_password,
         expiry_grace_seconds=grace,
         aws=_aws(obj.get("awsSecretsManager"), problems, webhook_enabled),
     )
