@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from components.logto_bootstrap import bootstrap_environment, bootstrap_sql, management_link_id, psql_arguments
 from components.postgres_logins import lobechat_keep, retire_environment, retire_secret_files, retire_sql
 from components.postgres_roles import login_role, roles_environment, roles_secret_files, roles_sql, roles_sql_sha256
 from tests.prereqs import require_or_skip
@@ -85,6 +86,18 @@ def run_retire(pg: RealPostgres, generation: int, keep_lobechat: int, keep_logto
     assert [p for p in files if Path(p).exists()] == []
     assert admin.password not in result.stdout + result.stderr
     return result
+
+
+def run_bootstrap_as(pg: RealPostgres, who: RealPostgres) -> subprocess.CompletedProcess[str]:
+    """The bootstrap's psql (components/logto_bootstrap.py) with ``who``'s URL of database logto."""
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "bootstrap.sql"
+        script.write_text(bootstrap_sql())
+        args = psql_arguments(app_id="lobechat-logto-m2m", app_name="m2m", link_id=management_link_id("lobechat-logto-m2m"),
+                              script_path=str(script))
+        env = bootstrap_environment(who.url("logto"), "BootstrapSecretOfEnoughLength0123")
+        return subprocess.run([str(pg.bin_dir / "psql"), *args], env={"PATH": os.environ.get("PATH", ""), **env},
+                              capture_output=True, text=True, timeout=60, check=False)
 
 
 def login(pg: RealPostgres, app: str, generation: int, *, database: str | None = None) -> psycopg.Connection:
@@ -193,6 +206,11 @@ def test_a_whole_rotation_keeps_every_session_data_and_owner_and_retires_old_log
     logto_g1 = dataclasses.replace(pg16, user="logto_g1", password=PASSWORDS[1][1])
     run_logto_cli(logto_g1, "logto", PINNED_LOGTO_VERSION, "db", "seed", "--swe")
     run_logto_cli(logto_g1, "logto", PINNED_LOGTO_VERSION, "db", "alteration", "deploy", "latest")
+    bootstrap = run_bootstrap_as(pg16, logto_g1)  # the first Management API credential, as logto_g1
+    assert bootstrap.returncode == 0, bootstrap.stderr
+    with admin(pg16, "logto") as conn:
+        assert conn.execute("SELECT count(*) FROM applications").fetchone()[0] == logto_rows + 1  # the M2M app
+        logto_rows += 1
     with login(pg16, "logto", 1) as conn:
         assert identity(conn) == ("logto", "logto_g1")
         assert conn.execute("SELECT count(*) FROM applications").fetchone()[0] == logto_rows  # owner: RLS bypassed
