@@ -342,7 +342,7 @@ class DbProbes:
     def _loop(self) -> None:
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             self.probe()
-            self._stop.wait(0.01)
+            time.sleep(0.01)  # not Event.wait(timeout): under libfaketime a timed wait never times out
 
     def probe(self, _label: str = "") -> None:
         with self._lock:
