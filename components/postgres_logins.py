@@ -79,9 +79,11 @@ CREATE TEMPORARY VIEW app_logins AS
   JOIN (VALUES ('lobechat', :lobechat_keep), ('logto', :logto_keep)) AS o(owner, keep)
     ON a.rolname = o.owner OR a.rolname ~ ('^' || o.owner || '_g[0-9]+$');
 
--- Retire: no new login; sessions already open keep working until they end.
+-- Retire: no new login; sessions already open keep working until they end. Logins of a generation
+-- newer than the current one belong to an earlier state of this stage (a rebuild on the kept volume
+-- starts again at generation 0): nothing of this state holds them.
 SELECT format('ALTER ROLE %I WITH NOLOGIN PASSWORD NULL', rolname) FROM app_logins
- WHERE generation < keep AND can_log_in ORDER BY rolname \gexec
+ WHERE (generation < keep OR generation > :generation) AND can_log_in ORDER BY rolname \gexec
 
 -- Drop: logins two or more generations old, retired, without a session (never the owners).
 SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FILTER (WHERE owner = 'lobechat') AS retire_drop_lobechat,

@@ -332,3 +332,18 @@ def test_pool_resets_keep_the_owners_rights(server: str, request: pytest.Fixture
         assert identity(conn) == ("lobechat", "lobechat_g1")
         conn.execute("DISCARD ALL")
         assert identity(conn)[0] == ("lobechat" if server == "pg15" else "lobechat_g1")
+
+
+def test_a_rebuild_at_generation_zero_disables_the_logins_of_the_earlier_state(pg16: RealPostgres) -> None:
+    # The stage rotated twice, then was rebuilt on its kept volume with a new state (generation 0 again).
+    for generation in (0, 1, 2):
+        assert run_roles(pg16, generation).returncode == 0
+    assert run_retire(pg16, 2, 2, 2).returncode == 0
+    rebuilt = ("LobeChatRebuiltStagePassword00000", "LogtoRebuiltStagePassword0000000")
+    assert run_roles(pg16, 0, passwords=rebuilt).returncode == 0
+    assert run_retire(pg16, 0, 0, 0).returncode == 0
+    assert roles(pg16) == {"lobechat": True, "lobechat_g1": False, "lobechat_g2": False, "logto": True,
+                           "logto_g1": False, "logto_g2": False}
+    with psycopg.connect(dataclasses.replace(pg16, user="lobechat", password=rebuilt[0]).url("lobechat"),
+                         autocommit=True, connect_timeout=10) as conn:
+        assert identity(conn) == ("lobechat", "lobechat")
