@@ -43,7 +43,9 @@ from tests.prereqs import require_or_skip
 from tests.pulumi_mocks import CONTAINER, ProgramRun
 from tests.real_postgres import RealPostgres, missing_postgres_prerequisite, running_postgres
 from tests.rollout_harness import T0, RolloutMocks, Stage, TestClock
-from tests.test_program_against_standin import _plain, failing_run_quietly
+# The module's own S3 server (moto) for the dev stage's bucket: a server started lazily by an earlier
+# module stops after its lifetime, possibly before this module runs.
+from tests.test_program_against_standin import _plain, failing_run_quietly, s3_for_the_program  # noqa: F401
 from tests.test_postgres_roles import pgserver_bin_dir
 
 pytestmark = pytest.mark.realdb
