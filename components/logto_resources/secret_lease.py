@@ -40,7 +40,8 @@ from .connection import (
 HELD_KEY = "lobechatLogtoHeld"
 """Key of the application's ``customData`` that names what the running LobeChat holds."""
 MANAGED_SECRET = re.compile(r"^(Default secret|lobechat-\d+)$")
-INPUT_KEYS = ("application_id", "client_secret_name", "key_generation", "hook_marker", "container_id")
+INPUT_KEYS = ("application_id", "client_secret_name", "key_generation", "hook_marker", "container_id",
+              "m2m_application_id", "m2m_generation")
 
 
 def is_managed_secret(name: Any) -> bool:
@@ -98,6 +99,25 @@ def _generation(value: Any) -> int | None:
     return int(value)
 
 
+def _hold_m2m(api: ManagementApi, olds: Mapping[str, Any] | None, props: Mapping[str, Any]) -> None:
+    """Record the M2M generation this stage's resources now hold (on the M2M application), and retire
+    the older ones whose delete found them still held (a failed run's pending delete ran first)."""
+    from .management_credential import HELD_KEY, generation_of, read_held, retire
+
+    m2m_app, generation = props.get("m2m_application_id"), _generation(props.get("m2m_generation"))
+    if not m2m_app or generation is None:
+        return
+    if olds is not None and _generation(olds.get("m2m_generation")) == generation \
+            and olds.get("m2m_application_id") == m2m_app:
+        return
+    custom, held = read_held(api, m2m_app)
+    for name in held.get("retire") or []:
+        found = generation_of(name)
+        if found is not None and found < generation:
+            retire(api, m2m_app, str(name))
+    api.applications.update(m2m_app, custom_data={**custom, HELD_KEY: {"generation": generation, "retire": []}})
+
+
 class LobeChatSecretLeaseProvider(ResourceProvider):
     """Dynamic provider for ``LobeChatSecretLease``."""
 
@@ -145,6 +165,7 @@ class LobeChatSecretLeaseProvider(ResourceProvider):
             keep_secrets.add(olds.get("client_secret_name"))
             keep_generations.add(_generation(olds.get("key_generation")))
         _write_held(api, app_id, {"clientSecret": name, "keyGeneration": generation})
+        _hold_m2m(api, olds, props)
         for secret in api.applications.list_secrets(app_id):
             if is_managed_secret(secret.get("name")) and secret.get("name") not in keep_secrets:
                 try:
@@ -182,6 +203,8 @@ class LobeChatSecretLease(pulumi.dynamic.Resource, module="logto", name="SecretL
         container_id: pulumi.Input[str],
         key_generation: pulumi.Input[int] | None = None,
         hook_marker: pulumi.Input[str] | None = None,
+        m2m_application_id: pulumi.Input[str | None] | None = None,
+        m2m_generation: pulumi.Input[int | None] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -191,6 +214,8 @@ class LobeChatSecretLease(pulumi.dynamic.Resource, module="logto", name="SecretL
             "key_generation": key_generation,
             "hook_marker": hook_marker,
             "container_id": container_id,
+            **({"m2m_application_id": m2m_application_id, "m2m_generation": m2m_generation}
+               if m2m_application_id is not None else {}),
             "kept_secrets": None,
             "kept_key_generations": None,
         }
