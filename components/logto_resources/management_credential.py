@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
+from components.clock import now
 from components.logto_api import LogtoAuthenticationError, LogtoError, LogtoNotFoundError, ManagementApi
 
 from .connection import (
@@ -207,10 +208,15 @@ def _verify(api: ManagementApi, props: Mapping[str, Any]) -> None:
 
 
 def _sweep(api: ManagementApi, app_id: str, generation: int) -> None:
-    """Retire managed secrets older than the previous generation (left over by a lost state or a lost delete)."""
+    """Retire managed secrets older than the previous generation (left over by a lost state or a lost
+    delete), and older ones that expired (a stage not deployed for longer than maxAge + expiryGrace:
+    their own delete is refused, so it cannot retire them)."""
+    at_ms = now() * 1000
     for secret in api.applications.list_secrets(app_id):
         found = generation_of(secret.get("name"))
-        if found is not None and found < generation - 1:
+        expires = secret.get("expiresAt")
+        expired = isinstance(expires, (int, float)) and expires <= at_ms
+        if found is not None and found < generation and (found < generation - 1 or expired):
             retire(api, app_id, secret["name"])
     if generation >= 2:
         retire(api, app_id, LEGACY)

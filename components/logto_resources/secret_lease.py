@@ -16,13 +16,14 @@ updated only once a LobeChat holding those secrets is healthy. It does two thing
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Mapping
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from components.logto_api import DEFAULT_SECRET_NAME, LogtoNotFoundError, ManagementApi
+from components.logto_api import DEFAULT_SECRET_NAME, LogtoAuthenticationError, LogtoNotFoundError, ManagementApi
 
 from . import listing_cache
 from .connection import (
@@ -36,6 +37,8 @@ from .connection import (
     is_unknown,
     secret_outputs_opts,
 )
+
+log = logging.getLogger(__name__)
 
 HELD_KEY = "lobechatLogtoHeld"
 """Key of the application's ``customData`` that names what the running LobeChat holds."""
@@ -146,11 +149,16 @@ class LobeChatSecretLeaseProvider(ResourceProvider):
         return ReadResult(id_, dict(props), {k: props.get(k) for k in (*INPUT_KEYS, *CONNECTION_KEYS)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        """The LobeChat holding these is going away: release them, so their own deletes go through."""
+        """The LobeChat holding these is going away: release them, so their own deletes go through.
+
+        A stored M2M credential that Logto refuses (retired by this lease's own last update, if the
+        run stopped before the engine recorded it) releases nothing: logged, not an error."""
         try:
             _write_held(api_from_props(props), props["application_id"], None)
         except LogtoNotFoundError:
             pass
+        except LogtoAuthenticationError:
+            log.info("the stored M2M credential of the secret lease is refused: nothing released")
 
     def _apply(self, olds: Mapping[str, Any] | None, props: Mapping[str, Any]) -> dict[str, Any]:
         api = api_from_props(props)
