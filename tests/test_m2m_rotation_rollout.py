@@ -38,9 +38,16 @@ def has_legacy_secret(stage: Stage) -> bool:
     return not stage.standin.state.applications[M2M_APP_ID]["secret"].startswith("#internal:")
 
 
-def credential(stage: Stage) -> tuple[str, str]:
+class Hidden(str):
+    """A secret whose repr shows nothing (pytest prints the values in a failed assert)."""
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+def credential(stage: Stage) -> tuple[str, Hidden]:
     outs = stage.state[CREDENTIAL_KEY].outputs
-    return outs["logto_client_id"], outs["logto_client_secret"]
+    return outs["logto_client_id"], Hidden(outs["logto_client_secret"])
 
 
 def accepted(stage: Stage, cred: tuple[str, str]) -> bool:
