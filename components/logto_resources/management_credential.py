@@ -153,7 +153,7 @@ class LogtoManagementCredentialProvider(ResourceProvider):
         api = api_from_props(props)
         _verify(api, props)
         generation = int(props["generation"])
-        if generation >= 1:
+        if generation >= 2:  # generation 1 has nothing older than its predecessor (the legacy column)
             _sweep(api, props["logto_client_id"], generation)
         return CreateResult(f"{props['logto_client_id']}/{_own_name(props)}", _outputs(props))
 
@@ -218,7 +218,9 @@ def _sweep(api: ManagementApi, app_id: str, generation: int) -> None:
         expired = isinstance(expires, (int, float)) and expires <= at_ms
         if found is not None and found < generation and (found < generation - 1 or expired):
             retire(api, app_id, secret["name"])
-    if generation >= 2:
+    if generation == 2:
+        # The legacy column is generation 0's own; it can only be left over once (e.g. a lost state):
+        # checked at the first generation after its successor, not at every rotation (a 400 when gone).
         retire(api, app_id, LEGACY)
 
 

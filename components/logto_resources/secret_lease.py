@@ -89,7 +89,10 @@ def held_by_owned_application(api: ManagementApi, props: Mapping[str, Any], reso
 
 def _write_held(api: ManagementApi, application_id: str, value: dict[str, Any] | None) -> None:
     app = api.applications.get(application_id)
-    custom = {k: v for k, v in (app.get("customData") or {}).items() if k != HELD_KEY}
+    current = app.get("customData") or {}
+    if current.get(HELD_KEY) == value and (value is not None or HELD_KEY not in current):
+        return  # unchanged (e.g. only the M2M credential moved): no write
+    custom = {k: v for k, v in current.items() if k != HELD_KEY}
     if value is not None:
         custom[HELD_KEY] = value
     api.applications.update(application_id, custom_data=custom)
