@@ -169,3 +169,20 @@ def test_a_generation_still_held_by_the_lease_is_marked_not_retired_and_the_leas
     # Now the lease holds 1: the delete of generation 1 (a later rotation) would retire it.
     LogtoManagementCredentialProvider().delete("x", props(logto, 1, NEW))
     assert accepted(logto, NEW)  # still held (generation 1): marked instead
+
+
+def test_every_logto_resource_connects_through_the_credential_so_the_engine_deletes_it_last():
+    # The engine orders deletes by the dependencies recorded in the state: a resource holding the
+    # M2M credential must depend on the credential, or the previous credential could be retired
+    # before a replaced resource still holding it is deleted.
+    from tests.pulumi_mocks import run_program, stack_config
+
+    for stack in ("dev", "staging", "prod"):
+        run = run_program(stack, stack_config(stack))
+        (credential,) = [r for r in run.resources if r.type == "pulumi-python:dynamic/logto:ManagementCredential"]
+        holders = [r for r in run.resources if r.type.startswith("pulumi-python:dynamic/logto:") and r is not credential]
+        assert len(holders) >= 3
+        for resource in holders:
+            assert credential.urn in resource.property_dependencies.get("logto_client_secret", []), resource.name
+        bootstrap = [r.urn for r in run.resources if r.name == "logto-bootstrap-psql"]
+        assert set(bootstrap) <= set(credential.dependencies)
