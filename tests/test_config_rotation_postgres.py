@@ -42,7 +42,8 @@ def test_an_external_database_refuses_postgres_password_rotation_with_one_clear_
     problems = info.value.problems
     assert len(problems) == 1, [str(p) for p in problems]
     message = str(problems[0])
-    assert message.startswith("lobechat-logto:rotation:")
+    where = "maxAge" if "maxAge" in rotation else "rotateNow"
+    assert message.startswith(f"lobechat-logto:rotation.{where}.postgresPassword:")
     assert "postgresPassword" in message and "postgres.mode 'container'" in message
     assert "does not manage its roles" in message
     assert "pw-lobe" not in message and "pw-logto" not in message
