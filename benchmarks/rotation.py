@@ -24,15 +24,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.logto_standin import LogtoStandIn  # noqa: E402
+from components.platform import M2M_APP_ID  # noqa: E402
 from tests.rollout_harness import T0, Probes, Requests, Stage, TestClock  # noqa: E402
 
 KINDS = {
     "clientSecret": {"maxAge": {"clientSecret": "30d"}},
     "webhookSigningKey": {"maxAge": {"webhookSigningKey": "30d"}},
     "both": {"maxAge": {"clientSecret": "30d", "webhookSigningKey": "30d"}},
+    "m2mSecret": {"maxAge": {"m2mSecret": "30d"}},
+    "m2mSecret+clientSecret": {"maxAge": {"m2mSecret": "30d", "clientSecret": "30d"}},
 }
 # Writes no rotation can avoid: create the new secret / hook, delete the old one, record the holder.
-MINIMUM_WRITES = {"clientSecret": 3, "webhookSigningKey": 3, "both": 5}
+# The M2M secret is created by SQL (the bootstrap): only the retirement of the old one is a write.
+MINIMUM_WRITES = {"clientSecret": 3, "webhookSigningKey": 3, "both": 5, "m2mSecret": 1, "m2mSecret+clientSecret": 4}
 
 
 def one(rotation: dict) -> dict:
@@ -41,18 +45,21 @@ def one(rotation: dict) -> dict:
         try:
             stage.up()
             stage.clock.advance(31)
-            with Probes(server, stage.fleet) as probes:
+            with Probes(server, stage.fleet, m2m=lambda: stage.held_m2m_credentials(M2M_APP_ID)) as probes:
                 stage.on_step = lambda label: probes.probe()
                 start = len(server.requests_log)
                 began = time.perf_counter()
                 stage.up()
                 seconds = time.perf_counter() - began
                 calls = Requests.since(server, start).calls
+                refused = sum(1 for r in server.requests_log[start:] if r.status == 401)
+                tokens = sum(1 for r in server.requests_log[start:] if r.path.startswith("/oidc/token"))
                 probes.probe()
             return {
                 "seconds": seconds, "failed_auth": probes.counts.failed_auth, "auth_attempts": probes.counts.auth_attempts,
                 "events": len(probes.counts.events_emitted), "lost": len(probes.lost_events()),
-                "duplicates": probes.duplicates(), "calls": calls,
+                "duplicates": probes.duplicates(), "calls": calls, "refused": refused, "tokens": tokens,
+                "m2m_failed": probes.counts.m2m_failed, "m2m_attempts": probes.counts.m2m_attempts,
             }
         finally:
             stage.close()
@@ -71,7 +78,10 @@ def main() -> None:
         print(f"{kind}: rotation run {statistics.median(r['seconds'] for r in runs) * 1000:.0f} ms (median of {args.repeat}); "
               f"failed authentications {sum(r['failed_auth'] for r in runs)} of {sum(r['auth_attempts'] for r in runs)}; "
               f"lost events {sum(r['lost'] for r in runs)} of {sum(r['events'] for r in runs)}; "
-              f"duplicated deliveries {sum(r['duplicates'] for r in runs)}")
+              f"duplicated deliveries {sum(r['duplicates'] for r in runs)}; "
+              f"refused Management API calls with a held M2M credential {sum(r['m2m_failed'] for r in runs)} of "
+              f"{sum(r['m2m_attempts'] for r in runs)}; 401 answers of any request in the run "
+              f"{sum(r['refused'] for r in runs)}")
         print(f"  Management API requests: {len(last['calls'])} ({reads} GET, {n_writes} writes: {dict(writes)}); "
               f"writes / minimum {n_writes}/{MINIMUM_WRITES[kind]} = {n_writes / MINIMUM_WRITES[kind]:.2f}")
 

@@ -192,6 +192,116 @@ COMMIT;
 """
 
 
+# A rotated generation (N >= 1) of the credential: a named secret of the same application.
+# Logto accepts the legacy `secret` column and every unexpired row of `application_secrets` at once,
+# so the new secret works while the previous one (still valid) is in use; this script never touches
+# the legacy column (its own successor retires it through the Management API). The validation of the
+# common variables is the generation-0 script's own text, unchanged.
+_NAMED_SECRET_SQL = _BOOTSTRAP_SQL.split("\nBEGIN;\n", 1)[0] + r"""
+\if :{?secret_name}
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: the psql variable secret_name is not set (pass -v secret_name=<name of the rotated secret>)'; END $$;
+\endif
+\if :{?expires_at}
+\else
+\set expires_at ''
+\endif
+SELECT :'secret_name' ~ '^[A-Za-z0-9._-]{1,64}$' AS bootstrap_secret_name_ok,
+       :'expires_at' ~ '^([0-9]{1,15})?$' AS bootstrap_expires_at_format_ok \gset
+\if :bootstrap_secret_name_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: secret_name must be 1 to 64 characters from A-Z a-z 0-9 . _ -'; END $$;
+\endif
+\if :bootstrap_expires_at_format_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: expires_at must be empty (no expiry) or epoch milliseconds'; END $$;
+\endif
+SELECT NULLIF(:'expires_at', '') IS NULL
+    OR NULLIF(:'expires_at', '')::bigint > (extract(epoch FROM now()) * 1000)::bigint AS bootstrap_expires_at_ok \gset
+\if :bootstrap_expires_at_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: expires_at is in the past: the secret would be refused at once (check the clock of the machine running pulumi up and rotation.maxAge / rotation.expiryGrace)'; END $$;
+\endif
+
+BEGIN;
+SET LOCAL lock_timeout = '15s';
+SET LOCAL statement_timeout = '60s';
+
+SELECT to_regclass('public.roles') IS NOT NULL
+   AND to_regclass('public.applications') IS NOT NULL
+   AND to_regclass('public.applications_roles') IS NOT NULL
+   AND to_regclass('public.application_secrets') IS NOT NULL AS bootstrap_schema_ok \gset
+\if :bootstrap_schema_ok
+SELECT EXISTS (
+  SELECT 1 FROM roles
+  WHERE tenant_id = 'default' AND name = 'Logto Management API access' AND type = 'MachineToMachine'
+) AS bootstrap_role_ok \gset
+\else
+\set bootstrap_role_ok false
+\endif
+\if :bootstrap_role_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: the role "Logto Management API access" or the table application_secrets does not exist in database "%": Logto has not seeded this database (the Logto container seeds it at start with "logto db seed"; check that DATABASE_URL names the Logto database) or Logto is too old for named application secrets', current_database(); END $$;
+\endif
+
+-- The application, if it is missing (the usual case: it exists since generation 0). Its `secret`
+-- column then gets an internal random value nobody knows, like the applications Logto creates.
+INSERT INTO applications (tenant_id, id, name, secret, description, type,
+                          oidc_client_metadata, custom_client_metadata)
+VALUES ('default', :'app_id', :'app_name',
+        '#internal:' || substr(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 1, 48),
+        'Created by lobechat-logto (Pulumi) so the stack can manage Logto through its Management API.',
+        'MachineToMachine', '{"redirectUris": [], "postLogoutRedirectUris": []}'::jsonb, '{}'::jsonb)
+ON CONFLICT (id) DO NOTHING;
+
+SELECT EXISTS (
+  SELECT 1 FROM applications
+  WHERE id = :'app_id' AND tenant_id = 'default' AND type = 'MachineToMachine'
+) AS bootstrap_app_ok \gset
+\if :bootstrap_app_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: an application with the requested app_id already exists and is not a MachineToMachine application of tenant "default"; choose another app_id'; END $$;
+\endif
+
+-- Only a changed value or expiry is written: an unchanged row is left alone (no new row version).
+INSERT INTO application_secrets (tenant_id, application_id, name, value, expires_at)
+VALUES ('default', :'app_id', :'secret_name', :'app_secret',
+        'epoch'::timestamptz + NULLIF(:'expires_at', '')::bigint * interval '1 millisecond')
+ON CONFLICT (tenant_id, application_id, name) DO UPDATE
+SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+WHERE application_secrets.value IS DISTINCT FROM EXCLUDED.value
+   OR application_secrets.expires_at IS DISTINCT FROM EXCLUDED.expires_at;
+
+SELECT EXISTS (
+  SELECT 1 FROM application_secrets
+  WHERE tenant_id = 'default' AND application_id = :'app_id' AND name = :'secret_name' AND value = :'app_secret'
+) AS bootstrap_named_ok \gset
+\if :bootstrap_named_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: the named secret could not be stored'; END $$;
+\endif
+
+INSERT INTO applications_roles (tenant_id, id, application_id, role_id)
+SELECT 'default', :'link_id', :'app_id', r.id
+FROM roles r
+WHERE r.tenant_id = 'default' AND r.name = 'Logto Management API access'
+ON CONFLICT DO NOTHING;
+
+SELECT EXISTS (
+  SELECT 1 FROM applications_roles ar JOIN roles r ON r.id = ar.role_id
+  WHERE ar.tenant_id = 'default' AND ar.application_id = :'app_id'
+    AND r.tenant_id = 'default' AND r.name = 'Logto Management API access'
+) AS bootstrap_link_ok \gset
+\if :bootstrap_link_ok
+\else
+DO $$ BEGIN RAISE EXCEPTION 'logto bootstrap: the role link could not be created because link_id is already used by another link; choose another link_id'; END $$;
+\endif
+
+COMMIT;
+\echo 'logto bootstrap: application' :app_id 'has the role "Logto Management API access" and the secret' :secret_name
+"""
+
+
 _PSQL_EXIT_MEANINGS = {
     1: "psql itself failed (for example the script file is missing)",
     2: "psql could not connect to the database (check DATABASE_URL and that Postgres is reachable on the stack network)",
@@ -203,18 +313,20 @@ class LogtoBootstrapError(RuntimeError):
     """The bootstrap step failed; the message says why and what to do (never a secret)."""
 
 
-def bootstrap_sql() -> str:
+def bootstrap_sql(named: bool = False) -> str:
     """The psql script that creates (or confirms) the Management API credential.
 
     Variables: ``app_id``, ``app_name`` and ``link_id`` (``-v name=value``) and the secret in the
-    environment variable `SECRET_ENV_VAR` (or ``-v app_secret=...``).
+    environment variable `SECRET_ENV_VAR` (or ``-v app_secret=...``). ``named``: the script of a
+    rotated generation, which stores the secret as the named secret ``secret_name`` (expiring at
+    ``expires_at``, epoch ms, or never when empty) and leaves the legacy ``secret`` column alone.
     """
-    return _BOOTSTRAP_SQL
+    return _NAMED_SECRET_SQL if named else _BOOTSTRAP_SQL
 
 
-def bootstrap_sql_sha256() -> str:
+def bootstrap_sql_sha256(named: bool = False) -> str:
     """Hex SHA-256 of `bootstrap_sql()`; a label on the container, so a new script re-runs it."""
-    return hashlib.sha256(_BOOTSTRAP_SQL.encode("utf-8")).hexdigest()
+    return hashlib.sha256(bootstrap_sql(named).encode("utf-8")).hexdigest()
 
 
 def validate_id(value: str, setting: str) -> str:
@@ -232,12 +344,32 @@ def management_link_id(app_id: str) -> str:
     return hashlib.sha256(f"{app_id}:{MANAGEMENT_ROLE_NAME}".encode()).hexdigest()[:21]
 
 
-def psql_arguments(*, app_id: str, app_name: str, link_id: str, script_path: str) -> list[str]:
-    """The arguments after ``psql`` that run the script: the container's command, and the tests'."""
+_SECRET_NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def psql_arguments(
+    *, app_id: str, app_name: str, link_id: str, script_path: str,
+    secret_name: str | None = None, expires_at: int | None = None,
+) -> list[str]:
+    """The arguments after ``psql`` that run the script: the container's command, and the tests'.
+
+    Without ``secret_name`` (generation 0) they are exactly what they were before rotation existed.
+    """
     validate_id(app_id, "app_id")
     validate_id(link_id, "link_id")
     if not app_name or len(app_name) > 256:
         raise ValueError("app_name must be 1 to 256 characters")
+    named: list[str] = []
+    if secret_name is not None:
+        if not isinstance(secret_name, str) or not _SECRET_NAME_PATTERN.fullmatch(secret_name):
+            raise ValueError(f"secret_name must be 1 to 64 characters from A-Z a-z 0-9 . _ -, got {secret_name!r}")
+        if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))
+                                       or expires_at <= 0):
+            raise ValueError("expires_at must be epoch milliseconds or None")
+        named = ["--set", f"secret_name={secret_name}",
+                 "--set", f"expires_at={'' if expires_at is None else int(expires_at)}"]
+    elif expires_at is not None:
+        raise ValueError("expires_at is only for a named secret (secret_name)")
     return [
         "--no-psqlrc",
         "--set",
@@ -246,6 +378,7 @@ def psql_arguments(*, app_id: str, app_name: str, link_id: str, script_path: str
         f"app_name={app_name}",
         "--set",
         f"link_id={link_id}",
+        *named,
         "--file",
         script_path,
     ]
@@ -366,6 +499,8 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
         app_secret: pulumi.Input[str],
         app_name: str = DEFAULT_APP_NAME,
         link_id: str | None = None,
+        secret_name: pulumi.Input[str | None] = None,
+        expires_at: pulumi.Input[int | None] = None,
         memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -385,6 +520,22 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
             )
             for path in (f"{SECRET_DIR_IN_CONTAINER}/pgpass", f"{SECRET_DIR_IN_CONTAINER}/app-secret")
         ]
+        # Generation 0 (no secret_name): the legacy column, with exactly the command and script of
+        # before rotation existed. A rotated generation: the named secret `secret_name`.
+        def arguments(named: tuple[str | None, int | None]) -> list[str]:
+            return psql_arguments(app_id=app_id, app_name=app_name, link_id=link_id,
+                                  script_path=SCRIPT_PATH_IN_CONTAINER, secret_name=named[0],
+                                  expires_at=None if named[0] is None else named[1])
+
+        if secret_name is None:
+            command: pulumi.Input[list[str]] = arguments((None, None))
+            script: pulumi.Input[str] = bootstrap_sql()
+            script_sha: pulumi.Input[str] = bootstrap_sql_sha256()
+        else:
+            mode = pulumi.Output.all(secret_name, expires_at).apply(lambda v: (v[0] or None, v[1]))
+            command = mode.apply(arguments)
+            script = mode.apply(lambda v: bootstrap_sql(v[0] is not None))
+            script_sha = mode.apply(lambda v: bootstrap_sql_sha256(v[0] is not None))
         # The component's own depends_on does not hold back its children: pass it on, so the
         # container starts only after Logto is healthy.
         depends_on = opts.depends_on if opts is not None else None
@@ -392,13 +543,11 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
             f"{name}-psql",
             image=image,
             entrypoints=["psql"],
-            command=psql_arguments(
-                app_id=app_id, app_name=app_name, link_id=link_id, script_path=SCRIPT_PATH_IN_CONTAINER
-            ),
+            command=command,
             envs=environment,
-            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=bootstrap_sql()), *secret_files],
+            uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=script), *secret_files],
             labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=bootstrap_sql_sha256()),
+                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=script_sha),
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-bootstrap"),
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],

@@ -33,7 +33,7 @@ import pulumi_docker as docker
 from components.config import POSTGRES_IMAGES, StageConfig
 from components.front.caddy import CaddyFront
 from components.file_storage import FileStorage, StorageOutputs
-from components.config.rotation import CLIENT_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
+from components.config.rotation import CLIENT_SECRET, M2M_SECRET, POSTGRES_PASSWORD, SESSION_SECRET, WEBHOOK_SIGNING_KEY
 from components.aws_publication import AwsSecretPublication, client_secret_document
 from components.clock import iso
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
@@ -48,6 +48,7 @@ from components.logto_resources import (
     LogtoConnectionArgs,
     LogtoWebhook,
 )
+from components.logto_resources.management_credential import LogtoManagementCredential, m2m_secret_name
 from components.logto_resources.webhook import marker_header_value
 from components.logto_server import LogtoServer, admin_tunnel_command
 from components.network import StageNetwork
@@ -61,6 +62,7 @@ from components.platform_data_safety import (
 from components.data_safety import DataSafety
 from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
+from components.postgres_logins import PostgresLoginLease
 from components.verification.during_up import stage_verification, target_output
 from components.rotation_state import SecretRotation
 from components.secret_rotation import client_secret_name, hook_alias, hook_url, session_keepers
@@ -152,7 +154,14 @@ class Platform(pulumi.ComponentResource):
         postgres: PostgresServer | None = None
         self.data_safety: DataSafety | None = None
         before_apps: list[pulumi.Input[pulumi.Resource]] = []
+        postgres_rotation: SecretRotation | None = None
         if config.postgres.mode == "container":
+            # LobeChat's and Logto's logins: generation N logs in as lobechat_gN / logto_gN (components/postgres_logins.py).
+            postgres_rotation = SecretRotation(
+                "rotation-postgres-password", secret=POSTGRES_PASSWORD,
+                max_age_seconds=config.rotation.postgres_password.max_age_seconds,
+                request=config.rotation.postgres_password.request, opts=child,
+            )
             postgres = PostgresServer(
                 "postgres",
                 config=config.postgres,
@@ -163,6 +172,7 @@ class Platform(pulumi.ComponentResource):
                 one_shot_memory_mb=config.memory_limits.one_shot,
                 password=safety_config.rebuild_postgres_password,
                 data_volume_name=safety_config.data_volume,
+                password_generation=postgres_rotation.generation,
                 opts=child,
             )
             self.data_safety = build_data_safety(config, safety_config, network.name, postgres, key_vaults_secret_value, child)
@@ -203,7 +213,18 @@ class Platform(pulumi.ComponentResource):
                 behind_front=behind_front,
                 opts=child,
             )
-            m2m_secret = RandomSecret("logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC, opts=child)
+            # Generation 0: the legacy secret column, as before rotation existed; generation N: the
+            # named secret m2m-N next to it, the previous one retired once nothing holds it.
+            m2m_rotation = SecretRotation(
+                "rotation-m2m-secret", secret=M2M_SECRET, max_age_seconds=config.rotation.m2m_secret.max_age_seconds,
+                request=config.rotation.m2m_secret.request,
+                lifetime_seconds=config.rotation.m2m_secret_lifetime_seconds(), opts=child,
+            )
+            m2m_secret_name_output = m2m_rotation.generation.apply(m2m_secret_name)
+            m2m_secret = RandomSecret(
+                "logto-m2m-secret", length=M2M_SECRET_LENGTH, alphabet=ALPHANUMERIC,
+                keepers=m2m_rotation.generation.apply(session_keepers), opts=child,
+            )
             bootstrap = ManagementCredentialBootstrap(
                 "logto-bootstrap",
                 image=psql_image,
@@ -211,16 +232,27 @@ class Platform(pulumi.ComponentResource):
                 database_url=pulumi.Output.secret(logto_db_url),
                 app_id=M2M_APP_ID,
                 app_secret=m2m_secret.value,
+                secret_name=m2m_secret_name_output,
+                expires_at=m2m_rotation.expires_at,
                 memory_mb=config.memory_limits.one_shot,
                 # Ready means seeded and altered: the SQL needs Logto's tables and role.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready]),
             )
-            connection = LogtoConnectionArgs(
-                endpoint=config.logto.api_endpoint,
-                client_id=bootstrap.app_id,
-                client_secret=bootstrap.app_secret,
-                resource=management_resource(None),
+            # Every Logto resource connects with this generation's credential, so the engine deletes
+            # the replaced ones (holding the previous credential) before the previous credential.
+            credential = LogtoManagementCredential(
+                "logto-management-credential",
+                connection=LogtoConnectionArgs(
+                    endpoint=config.logto.api_endpoint,
+                    client_id=bootstrap.app_id,
+                    client_secret=bootstrap.app_secret,
+                    resource=management_resource(None),
+                ),
+                generation=m2m_rotation.generation,
+                secret_name=m2m_secret_name_output,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logto.ready, bootstrap]),
             )
+            connection = credential.connection(config.logto.api_endpoint, management_resource(None))
             waits_for_logto = [logto.ready, bootstrap]
         else:
             assert config.logto.m2m_client_id is not None and config.logto.m2m_client_secret is not None
@@ -250,7 +282,7 @@ class Platform(pulumi.ComponentResource):
         logto_opts = pulumi.ResourceOptions(parent=self, depends_on=waits_for_logto)
         urls = config.urls
         policy = config.rotation
-        rotations = {
+        rotations: dict[str, SecretRotation] = {
             CLIENT_SECRET: SecretRotation(
                 "rotation-client-secret", secret=CLIENT_SECRET, max_age_seconds=policy.client_secret.max_age_seconds,
                 request=policy.client_secret.request, lifetime_seconds=policy.client_secret_lifetime_seconds(),
@@ -260,6 +292,8 @@ class Platform(pulumi.ComponentResource):
                 "rotation-session-secret", secret=SESSION_SECRET, request=policy.session_secret.request, opts=child
             ),
         }
+        if config.logto.mode == "container":
+            rotations[M2M_SECRET] = m2m_rotation
         application = LogtoApplication(
             "lobechat-application",
             connection=connection,
@@ -389,6 +423,18 @@ class Platform(pulumi.ComponentResource):
         if self.front is not None:
             # Traffic moves to the new LobeChat once it is ready; the old one drains, then goes.
             self.front.route_lobechat(self.lobechat.container, self.lobechat.ready)
+        if postgres is not None and postgres_rotation is not None:
+            rotations[POSTGRES_PASSWORD] = postgres_rotation
+            # Earlier generations' logins are retired once nothing that may still run holds them.
+            login_lease = PostgresLoginLease(
+                "postgres-login-lease", generation=postgres_rotation.generation,
+                container_id=pulumi.Output.all(self.lobechat.container.id, self.lobechat.ready).apply(lambda v: v[0]),
+                opts=child,
+            )
+            postgres.retire_logins(
+                lobechat_keep=login_lease.lobechat_keep,
+                depends_on=[self.lobechat.ready, login_lease, *waits_for_logto],
+            )
         # Once that LobeChat is healthy: what it holds, and the sweep of what nothing holds any more.
         LobeChatSecretLease(
             "lobechat-secret-lease",
@@ -401,6 +447,10 @@ class Platform(pulumi.ComponentResource):
             hook_marker=marker_header_value(
                 {"project": pulumi.get_project(), "stack": config.stack, "resource_name": "lobechat-webhook"}
             ) if webhook is not None else None,
+            # Which M2M generation the stage's resources hold (none recorded at generation 0).
+            **({"m2m_application_id": m2m_rotation.generation.apply(lambda g: M2M_APP_ID if g else None),
+                "m2m_generation": m2m_rotation.generation.apply(lambda g: int(g) if g else None)}
+               if config.logto.mode == "container" else {}),
             opts=logto_opts,
         )
 

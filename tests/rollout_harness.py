@@ -42,6 +42,7 @@ import requests
 from tests.logto_standin import LogtoStandIn
 from tests.logto_standin.client import StandInClient
 from tests.logto_standin.webhooks import SIGNATURE_HEADER
+from tests import pulumi_mocks
 from tests.pulumi_mocks import CONTAINER, ProgramRun
 from tests.test_program_against_standin import (
     PROVIDER_KEY,
@@ -224,6 +225,11 @@ class ProbeCounts:
 
     auth_attempts: int = 0
     failed_auth: int = 0
+    m2m_attempts: int = 0
+    m2m_failed: int = 0
+    m2m_refusals: list[str] = field(default_factory=list)
+    """The moment (last engine step) of each refused call, for the failure message."""
+    """Management API calls with each M2M credential the deployment holds, and how many were refused."""
     events_emitted: list[str] = field(default_factory=list)
 
 
@@ -233,9 +239,12 @@ _USERS = itertools.count(1)
 class Probes:
     """Authenticate as every running LobeChat and emit user updates, continuously and at every step."""
 
-    def __init__(self, standin: LogtoStandIn, fleet: Fleet, *, max_seconds: float = 120.0) -> None:
+    def __init__(self, standin: LogtoStandIn, fleet: Fleet, *, max_seconds: float = 120.0,
+                 m2m: Callable[[], set[tuple[str, str]]] | None = None) -> None:
         self.standin = standin
         self.fleet = fleet
+        self._m2m = m2m
+        self.moment = "before the run"
         self.counts = ProbeCounts()
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
@@ -266,7 +275,28 @@ class Probes:
         with self._probe_lock:  # the background thread and the engine steps take turns
             for replica in self.fleet.running():
                 self._authenticate(replica)
+            if self._m2m is not None:
+                for client_id, secret in sorted(self._m2m()):
+                    self._manage(client_id, secret)
             self._emit()
+
+    def _manage(self, client_id: str, secret: str) -> None:
+        # A Management API call as a provider makes it: a client_credentials token, then a request.
+        token = self._session.post(
+            f"{self.standin.endpoint}/oidc/token", timeout=10, auth=(client_id, secret),
+            data={"grant_type": "client_credentials", "resource": self.standin.state.management_resource,
+                  "scope": "all"},
+        )
+        ok = token.status_code == 200
+        if ok:
+            answer = self._session.get(f"{self.standin.endpoint}/api/users/{self._user_id}", timeout=10,
+                                       headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            ok = answer.status_code == 200
+        with self._lock:
+            self.counts.m2m_attempts += 1
+            if not ok:
+                self.counts.m2m_failed += 1
+                self.counts.m2m_refusals.append(self.moment)
 
     def _authenticate(self, replica: LobeChatReplica) -> None:
         # A refresh_token grant with a bogus token: 400 invalid_grant once the client authenticated,
@@ -308,6 +338,24 @@ PendingDelete = tuple[str, Callable[["RolloutMocks"], None]]
 """A delete the engine still owes: its label and what performs it (given the run that performs it)."""
 
 
+class _StoredDelete:
+    """The end-of-run delete of a replaced dynamic resource; ``stored`` is what its state still holds."""
+
+    def __init__(self, key: tuple[str, str], stored: StoredResource) -> None:
+        self.key, self.stored, self.done = key, stored, False
+
+    def __call__(self, mocks: RolloutMocks) -> None:
+        mocks._delete_stored(self.key, self.stored)
+        self.done = True
+
+
+def _m2m_credential(outputs: Mapping[str, Any], client_id: str) -> tuple[str, str] | None:
+    secret = outputs.get("logto_client_secret")
+    if outputs.get("logto_client_id") == client_id and isinstance(secret, str) and secret:
+        return client_id, secret
+    return None
+
+
 @dataclass
 class KeptContainer:
     id: str
@@ -338,6 +386,9 @@ class RolloutMocks(EngineLikeMocks):
         self.preview = preview
         self.replacements: list[tuple[str, str]] = []
         self.deleted: list[str] = []
+        self.deleted_keys: set[tuple[str, str]] = set()
+        self.in_flight: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self.pending_in: list[PendingDelete] = list(pending_deletes or [])
         # Deletes to run at the end, in registration order (run reversed: dependents first).
         self._end_deletes: list[PendingDelete] = []
         self.pending_after_failure: list[PendingDelete] = []
@@ -358,11 +409,32 @@ class RolloutMocks(EngineLikeMocks):
     def _delete_stored(self, key: tuple[str, str], stored: StoredResource) -> None:
         _load_provider(stored.outputs[PROVIDER_KEY]).delete(stored.id, dict(stored.outputs))
         self.deleted.append(key[1])
+        self.deleted_keys.add(key)
         self.on_step(f"delete {key[1]}")
+
+    def held_m2m_credentials(self, client_id: str) -> set[tuple[str, str]]:
+        """Every M2M credential some resource's state holds right now: this run's resources, the prior
+        state's not yet deleted or replaced (a replaced one until its end-of-run delete), and the
+        replaced ones still pending deletion (from this run or a failed earlier one)."""
+        rows = [stored.outputs for stored in self.state.values()]
+        # Not reached yet in this run (an updated one holds its new outputs in self.state; a replaced
+        # one's old state is in its end-of-run delete).
+        rows += [stored.outputs for key, stored in self.prior_state.items()
+                 if key not in self.state and key not in self.deleted_keys and key not in self.in_flight]
+        rows += list(self.in_flight.values())
+        for _label, delete in [*self.pending_in, *self._end_deletes]:
+            if isinstance(delete, _StoredDelete) and not delete.done:
+                rows.append(delete.stored.outputs)
+        return {c for c in (_m2m_credential(row, client_id) for row in rows) if c is not None}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         if args.typ == CONTAINER and args.name == LOBECHAT:
             return self._run_lobechat(args)
+        if self.preview and args.typ == CONTAINER:
+            # A preview runs no container (the bootstrap's psql included): plausible outputs only.
+            resource_id, outs = pulumi_mocks.RecordingMocks.new_resource(self, args)
+            outs.setdefault("exitCode", 0)
+            return resource_id, outs
         return super().new_resource(args)
 
     def _run_lobechat(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -401,6 +473,10 @@ class RolloutMocks(EngineLikeMocks):
                 f"{args.typ} {args.name}: check failed on " + ", ".join(f.property for f in checked.failures)
             )
         inputs = _over_the_wire({**checked.inputs, PROVIDER_KEY: news[PROVIDER_KEY]})
+        step: str | None = None
+        # From the moment the engine hands the new inputs to create/update, those are what the
+        # resource's provider calls use (its stored old outputs only serve read/delete).
+        self.in_flight[key] = inputs
         if prior is None:
             if self.preview:
                 raw_outs, resource_id = dict(inputs), "preview"
@@ -408,7 +484,7 @@ class RolloutMocks(EngineLikeMocks):
                 result = provider.create(inputs)
                 self.dynamic_creates.append(key)
                 resource_id, raw_outs = result.id, result.outs
-                self.on_step(f"create {args.name}")
+                step = f"create {args.name}"
         else:
             diff = provider.diff(prior.id, dict(prior.outputs), inputs)
             changed = diff.changes if diff.changes is not None else dict(prior.inputs) != inputs
@@ -426,20 +502,24 @@ class RolloutMocks(EngineLikeMocks):
                 result = provider.create(inputs)
                 if not diff.delete_before_replace:
                     # Only a replacement that was created marks the old resource pending deletion.
-                    self._end_deletes.append((args.name, lambda mocks, p=prior, k=key: mocks._delete_stored(k, p)))
+                    self._end_deletes.append((args.name, _StoredDelete(key, prior)))
                 self.dynamic_creates.append(key)
                 resource_id, raw_outs = result.id, result.outs
-                self.on_step(f"replace {args.name}")
+                step = f"replace {args.name}"
             elif changed:
                 self.updates.append(key)
                 raw_outs = provider.update(prior.id, dict(prior.outputs), inputs).outs
                 resource_id = prior.id
-                self.on_step(f"update {args.name}")
+                step = f"update {args.name}"
             else:
                 raw_outs = {k: v for k, v in prior.outputs.items() if k != PROVIDER_KEY}
                 resource_id = prior.id
         outs = _over_the_wire({**(raw_outs or {}), PROVIDER_KEY: news[PROVIDER_KEY]})
         self.state[key] = StoredResource(resource_id, inputs, outs)
+        self.in_flight.pop(key, None)
+        if step is not None:
+            # After the engine recorded the step's outputs in the state (its checkpoint).
+            self.on_step(step)
         secret = secret_inputs | set(self.additional_secret_outputs.get(key, []))
         return resource_id, {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in outs.items()}
 
@@ -474,6 +554,8 @@ class Stage:
         self.pending: list[PendingDelete] = []
         self.on_step: Callable[[str], None] = lambda label: None
         self.last: RolloutMocks | None = None
+        self.active: RolloutMocks | None = None
+        self.fail_bootstrap_once = False
         standin.state.clock_ms = clock.ms
         standin.state.resolve_url = self.fleet.resolve
 
@@ -487,8 +569,12 @@ class Stage:
             pending_deletes=[] if preview else self.pending, on_step=self.on_step, preview=preview,
         )
         self.last = mocks
+        if self.fail_bootstrap_once and not preview:
+            self.fail_bootstrap_once = False
+            mocks.bootstrap_exit_code = 3  # psql: a statement of the script failed
         if not preview:
             self.pending = []
+            self.active = mocks
         with clock_module.use_clock(self.clock):
             try:
                 run = run_against(self.standin, self.config(**overrides), mocks)
@@ -499,6 +585,7 @@ class Stage:
                     self.state = {**self.state, **mocks.state}
                     self.container = mocks.container
                     self.pending = mocks.pending_after_failure
+                    self.active = None
                 raise
             if not preview:
                 self.state = dict(mocks.state)
@@ -508,7 +595,20 @@ class Stage:
                 except BaseException:
                     self.pending = mocks.pending_after_failure
                     raise
+                finally:
+                    self.active = None
+            self.active = None
         return run, mocks
+
+    def held_m2m_credentials(self, client_id: str) -> set[tuple[str, str]]:
+        """The M2M credentials the deployment holds now: during a run, what that run's engine holds;
+        between runs, the state's and the pending deletes'."""
+        active = self.active
+        if active is not None:
+            return active.held_m2m_credentials(client_id)
+        rows = [stored.outputs for stored in self.state.values()]
+        rows += [d.stored.outputs for _label, d in self.pending if isinstance(d, _StoredDelete) and not d.done]
+        return {c for c in (_m2m_credential(row, client_id) for row in rows) if c is not None}
 
     def refresh(self) -> None:
         from tests.test_program_against_standin import refreshed_state

@@ -80,12 +80,6 @@ def test_the_session_secret_has_no_schedule_and_says_who_is_signed_out():
     assert "rotation.rotateNow.sessionSecret" in message
 
 
-@pytest.mark.parametrize("secret", ["m2mSecret", "postgresPassword"])
-def test_secrets_not_rotated_yet_are_refused(secret):
-    message = only_problem({"rotateNow": {secret: "x"}})
-    assert f"rotation.rotateNow.{secret}" in message and "not rotated by this stack yet" in message
-
-
 def test_unknown_secret_and_setting_are_named():
     with pytest.raises(ConfigError) as info:
         load({"maxAge": {"clientSecrets": "1d"}, "rotateNow": {"webhook": "x"}, "schedule": "daily"})
@@ -107,6 +101,35 @@ def test_expiry_grace_under_a_day_is_refused():
 def test_webhook_key_rotation_needs_the_container_logto():
     message = only_problem({"maxAge": {"webhookSigningKey": "30d"}}, EXTERNAL, EXTERNAL_SECRETS)
     assert "logto.mode 'container'" in message and "network alias" in message
+
+
+def test_m2m_secret_rotation_is_read_with_its_lifetime():
+    config = load({"maxAge": {"m2mSecret": "60d"}, "rotateNow": {"m2mSecret": "2030-01-02"}, "expiryGrace": "10d"})
+    policy = config.rotation.m2m_secret
+    assert (policy.max_age_seconds, policy.request) == (60 * 86400, "2030-01-02")
+    assert config.rotation.policy("m2mSecret") == policy
+    assert config.rotation.m2m_secret_lifetime_seconds() == 70 * 86400
+    assert config.rotation.client_secret.enabled is False  # nothing else rotates because of it
+
+
+def test_m2m_secret_rotation_on_request_only_has_no_expiry():
+    config = load({"rotateNow": {"m2mSecret": "now-1"}})
+    assert config.rotation.m2m_secret.max_age_seconds is None
+    assert config.rotation.m2m_secret_lifetime_seconds() is None
+
+
+@pytest.mark.parametrize("rotation, key", [
+    ({"maxAge": {"m2mSecret": "30d"}}, "rotation.maxAge.m2mSecret"),
+    ({"rotateNow": {"m2mSecret": "x1"}}, "rotation.rotateNow.m2mSecret"),
+])
+def test_m2m_secret_rotation_with_an_external_logto_is_refused_with_what_to_do(rotation, key):
+    message = only_problem(rotation, EXTERNAL, EXTERNAL_SECRETS)
+    assert key in message and "logto.mode 'container'" in message
+    assert "Logto console" in message and "logto.m2mClientSecret" in message
+
+
+def test_m2m_secret_max_age_under_an_hour_is_refused():
+    assert "at least 1h" in only_problem({"maxAge": {"m2mSecret": "30m"}})
 
 
 def test_webhook_key_rotation_needs_the_webhook():

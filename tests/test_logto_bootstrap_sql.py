@@ -30,6 +30,7 @@ from components.logto_bootstrap import (
     bootstrap_environment,
     bootstrap_secret_files,
     bootstrap_sql,
+    bootstrap_sql_sha256,
     management_link_id,
     psql_arguments,
 )
@@ -540,3 +541,169 @@ def test_container_mode_deletes_the_secret_files_even_when_the_script_fails(
         assert result.returncode == 3, result.stderr
         assert "has not seeded this database" in result.stderr
         assert [p for p in files if Path(p).exists()] == []
+
+
+# --- a rotated generation: the named secret `m2m-N` (components/logto_bootstrap.py, named script) -----
+
+NEW_SECRET = "RotatedM2mSecretValue0123456789abc"
+EXPIRES_MS = 2_240_000_000_123
+"""2040-12-26T...: in the future for the database's clock (even under faketime one year ahead)."""
+
+
+@pytest.fixture(scope="session")
+def named_script_file() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="logto-bootstrap-named-") as directory:
+        path = Path(directory) / "logto-bootstrap.sql"
+        path.write_text(bootstrap_sql(named=True))
+        yield path
+
+
+def run_named(postgres: RealPostgres, database: str, script: Path, *, secret: str = NEW_SECRET,
+              secret_name: str = "m2m-1", expires_at: int | None = EXPIRES_MS,
+              app_id: str = APP_ID, extra: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """psql with exactly the container's arguments for a rotated generation."""
+    arguments = psql_arguments(app_id=app_id, app_name=DEFAULT_APP_NAME, link_id=management_link_id(app_id),
+                               script_path=str(script), secret_name=secret_name, expires_at=expires_at)
+    if extra is not None:  # bad input that psql_arguments itself refuses: set after its own
+        arguments = [*arguments[:-2], *extra, *arguments[-2:]]
+    env = bootstrap_environment(postgres.url(database), secret)
+    return subprocess.run([str(postgres.bin_dir / "psql"), *arguments],
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def named_secrets(postgres: RealPostgres, database: str, app_id: str = APP_ID) -> list[tuple]:
+    with psycopg.connect(postgres.url(database)) as conn:
+        return conn.execute(
+            "SELECT xmin::text, tenant_id, name, value, "
+            "(extract(epoch FROM expires_at) * 1000)::bigint FROM application_secrets "
+            "WHERE application_id = %s ORDER BY name", (app_id,),
+        ).fetchall()
+
+
+def test_named_generation_adds_a_secret_row_and_leaves_the_legacy_secret_alone(
+    postgres: RealPostgres, logto_db: str, script_file: Path, named_script_file: Path
+) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0  # generation 0
+    app_before = application_row(postgres, logto_db)
+
+    result = run_named(postgres, logto_db, named_script_file)
+
+    assert result.returncode == 0, result.stderr
+    rows = named_secrets(postgres, logto_db)
+    assert [(tenant, name, expires) for _, tenant, name, _, expires in rows] == [("default", "m2m-1", EXPIRES_MS)]
+    assert rows[0][3] == NEW_SECRET
+    assert application_row(postgres, logto_db) == app_before  # the legacy secret still authenticates
+    assert len(management_links(postgres, logto_db)) == 1
+    assert NEW_SECRET not in result.stdout + result.stderr and SECRET not in result.stdout + result.stderr
+
+
+def test_named_generation_is_idempotent_and_a_new_generation_adds_a_second_row(
+    postgres: RealPostgres, logto_db: str, script_file: Path, named_script_file: Path
+) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    assert run_named(postgres, logto_db, named_script_file).returncode == 0
+    before = snapshot(postgres, logto_db), named_secrets(postgres, logto_db)
+
+    again = run_named(postgres, logto_db, named_script_file)
+
+    assert again.returncode == 0, again.stderr
+    assert (snapshot(postgres, logto_db), named_secrets(postgres, logto_db)) == before  # no row version
+    second = run_named(postgres, logto_db, named_script_file, secret=OTHER_SECRET, secret_name="m2m-2", expires_at=None)
+    assert second.returncode == 0, second.stderr
+    rows = named_secrets(postgres, logto_db)
+    assert [(name, expires) for _, _, name, _, expires in rows] == [("m2m-1", EXPIRES_MS), ("m2m-2", None)]
+    assert rows[0][0] == before[1][0][0]  # m2m-1 untouched
+
+
+def test_named_generation_rewrites_a_changed_value_of_the_same_name(
+    postgres: RealPostgres, logto_db: str, named_script_file: Path, script_file: Path
+) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    assert run_named(postgres, logto_db, named_script_file).returncode == 0
+
+    result = run_named(postgres, logto_db, named_script_file, secret=OTHER_SECRET, expires_at=EXPIRES_MS + 1000)
+
+    assert result.returncode == 0, result.stderr
+    (row,) = named_secrets(postgres, logto_db)
+    assert row[3] == OTHER_SECRET and row[4] == EXPIRES_MS + 1000
+
+
+def test_named_generation_creates_a_missing_application_with_an_unknown_internal_secret(
+    postgres: RealPostgres, logto_db: str, named_script_file: Path
+) -> None:
+    result = run_named(postgres, logto_db, named_script_file)
+
+    assert result.returncode == 0, result.stderr
+    row = application_row(postgres, logto_db)
+    assert row is not None and row[3] == "MachineToMachine"
+    assert row[2].startswith("#internal:") and len(row[2]) == 58 and NEW_SECRET not in row[2]
+    assert [name for _, _, name, _, _ in named_secrets(postgres, logto_db)] == ["m2m-1"]
+    assert len(management_links(postgres, logto_db)) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "secret_name=bad name;--"], "secret_name must be 1 to 64 characters"),
+        (["--set", "expires_at=soon"], "expires_at must be empty (no expiry) or epoch milliseconds"),
+        (["--set", "expires_at=1000"], "expires_at is in the past"),
+    ],
+    ids=["bad-name", "bad-expiry", "past-expiry"],
+)
+def test_named_generation_refuses_bad_input_and_changes_nothing(
+    postgres: RealPostgres, logto_db: str, script_file: Path, named_script_file: Path, extra: list[str], message: str
+) -> None:
+    assert run_bootstrap(postgres, logto_db, script_file).returncode == 0
+    before = snapshot(postgres, logto_db)
+
+    result = run_named(postgres, logto_db, named_script_file, extra=extra)
+
+    assert result.returncode == 3
+    assert message in result.stderr
+    assert snapshot(postgres, logto_db) == before and named_secrets(postgres, logto_db) == []
+
+
+def test_named_generation_without_secret_name_is_refused(
+    postgres: RealPostgres, logto_db: str, named_script_file: Path
+) -> None:
+    # The named script run with generation 0's arguments (no secret_name): refused, nothing written.
+    result = run_bootstrap(postgres, logto_db, named_script_file)
+
+    assert result.returncode == 3
+    assert "the psql variable secret_name is not set" in result.stderr
+    assert application_row(postgres, logto_db) is None
+
+
+def test_named_generation_refuses_a_foreign_application_with_the_id(
+    postgres: RealPostgres, logto_db: str, named_script_file: Path
+) -> None:
+    with psycopg.connect(postgres.url(logto_db)) as conn:
+        conn.execute(
+            "INSERT INTO applications (tenant_id, id, name, secret, type, oidc_client_metadata) "
+            "VALUES ('default', %s, 'someone else', 'x', 'SPA', '{\"redirectUris\": [], \"postLogoutRedirectUris\": []}')",
+            (APP_ID,),
+        )
+    result = run_named(postgres, logto_db, named_script_file)
+
+    assert result.returncode == 3
+    assert "is not a MachineToMachine application" in result.stderr
+    assert named_secrets(postgres, logto_db) == []
+
+
+def test_named_generation_fails_clearly_on_an_unseeded_database(
+    postgres: RealPostgres, empty_db: str, named_script_file: Path
+) -> None:
+    result = run_named(postgres, empty_db, named_script_file)
+
+    assert result.returncode == 3
+    assert "has not seeded this database" in result.stderr
+
+
+def test_the_generation_0_script_is_unchanged_so_existing_stages_do_not_rerun_it() -> None:
+    # Its SHA-256 is a label on the bootstrap container: a change would replace (re-run) the container
+    # on every existing stage. The named generations have a script of their own.
+    assert bootstrap_sql_sha256() == "eb1d3a9c34b2a508194db53cf5f51fdfbd262b48c1110f62e5e965c34e081d1e"
+    assert bootstrap_sql(named=True) != bootstrap_sql()
+    assert psql_arguments(app_id=APP_ID, app_name="n", link_id="l", script_path="/s") == [
+        "--no-psqlrc", "--set", f"app_id={APP_ID}", "--set", "app_name=n", "--set", "link_id=l", "--file", "/s"]

@@ -33,6 +33,7 @@ import gc
 import hmac
 import json
 from collections.abc import Iterator, Mapping
+from secrets import token_hex as _token_hex
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,10 +193,19 @@ class EngineLikeMocks(RecordingMocks):
     def _run_bootstrap(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         app_id = _psql_variable(args.inputs, "app_id")
         if self.emulate_bootstrap and self.bootstrap_exit_code == 0:
-            register_bootstrap_app(
-                self.standin, app_id=app_id, secret=_bootstrap_secret(args.inputs) or "",
-                name=_psql_variable(args.inputs, "app_name"),
-            )
+            secret_name = _psql_variable(args.inputs, "secret_name", optional=True)
+            if secret_name is None:
+                register_bootstrap_app(
+                    self.standin, app_id=app_id, secret=_bootstrap_secret(args.inputs) or "",
+                    name=_psql_variable(args.inputs, "app_name"),
+                )
+            else:
+                expires = _psql_variable(args.inputs, "expires_at")
+                register_rotated_bootstrap_secret(
+                    self.standin, app_id=app_id, secret=_bootstrap_secret(args.inputs) or "",
+                    name=_psql_variable(args.inputs, "app_name"), secret_name=secret_name,
+                    expires_at=int(expires) if expires else None,
+                )
             self.bootstrap_runs.append(app_id)
         resource_id, outs = super().new_resource(args)
         outs["exitCode"] = self.bootstrap_exit_code
@@ -220,11 +230,13 @@ def _bootstrap_secret(inputs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _psql_variable(inputs: Mapping[str, Any], name: str) -> str:
+def _psql_variable(inputs: Mapping[str, Any], name: str, *, optional: bool = False) -> str | None:
     command = _plain(inputs.get("command")) or []
     values = [command[i + 1].split("=", 1)[1] for i, arg in enumerate(command[:-1])
               if arg == "--set" and command[i + 1].startswith(f"{name}=")]
     count = len(values)
+    if optional and count == 0:
+        return None
     assert count == 1, f"the bootstrap command sets {name} {count} times"
     return values[0]
 
@@ -242,6 +254,23 @@ def register_bootstrap_app(standin: LogtoStandIn, *, app_id: str, secret: str, n
             # the script's own refusal (it leaves a foreign row alone and fails)
             raise AssertionError(f"application {app_id} exists and is not an M2M application of tenant default")
         existing["secret"] = secret
+        state.management_role_app_ids.add(app_id)
+
+
+def register_rotated_bootstrap_secret(standin: LogtoStandIn, *, app_id: str, secret: str, name: str,
+                                      secret_name: str, expires_at: int | None) -> None:
+    """What the bootstrap SQL of a rotated generation does: the application and its role link if missing
+    (with an internal secret nobody knows), and the named secret row; the legacy column is left alone."""
+    state = standin.state
+    with state.lock:
+        existing = state.applications.get(app_id)
+        if existing is None:
+            state.insert_legacy_app(app_id=app_id, secret="#internal:" + _token_hex(24), name=name, with_role=True)
+        elif existing["type"] != "MachineToMachine" or existing["tenantId"] != TENANT_ID:
+            raise AssertionError(f"application {app_id} exists and is not an M2M application of tenant default")
+        expired = expires_at is not None and expires_at <= state.clock_ms()
+        assert not expired, "the script refuses an expiry in the past"
+        state.insert_named_secret(app_id, name=secret_name, value=secret, expires_at=expires_at)
         state.management_role_app_ids.add(app_id)
 
 

@@ -242,6 +242,12 @@ class Applications:
             expected=(200, 204),
         )
 
+    def delete_legacy_secret(self, app_id: str) -> None:
+        """Retire the plain ``secret`` column (400 ``application.no_legacy_secret_found`` when there is none)."""
+        self.transport.request_json(
+            "DELETE", f"/api/applications/{_segment(app_id, 'app_id')}/legacy-secret", expected=(200, 204)
+        )
+
     def default_secret(self, app_id: str) -> str | None:
         """Value of the secret named "Default secret" (the usable client secret), or None."""
         for secret in self.list_secrets(app_id):

@@ -11,6 +11,7 @@ from .application import LogtoApplication, LogtoApplicationProvider
 from .application_secret import LogtoApplicationSecret, LogtoApplicationSecretProvider
 from .connection import MANAGED_BY, LogtoConnectionArgs
 from .listing_cache import clear_listing_cache
+from .management_credential import LogtoManagementCredential, LogtoManagementCredentialProvider
 from .secret_lease import LobeChatSecretLease, LobeChatSecretLeaseProvider
 from .webhook import MARKER_HEADER, LogtoWebhook, LogtoWebhookProvider
 
@@ -22,6 +23,8 @@ __all__ = [
     "LogtoApplicationSecret",
     "LogtoApplicationSecretProvider",
     "LobeChatSecretLease",
+    "LogtoManagementCredential",
+    "LogtoManagementCredentialProvider",
     "LobeChatSecretLeaseProvider",
     "LogtoConnectionArgs",
     "LogtoWebhook",

@@ -16,13 +16,14 @@ updated only once a LobeChat holding those secrets is healthy. It does two thing
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Mapping
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from components.logto_api import DEFAULT_SECRET_NAME, LogtoNotFoundError, ManagementApi
+from components.logto_api import DEFAULT_SECRET_NAME, LogtoAuthenticationError, LogtoNotFoundError, ManagementApi
 
 from . import listing_cache
 from .connection import (
@@ -37,10 +38,13 @@ from .connection import (
     secret_outputs_opts,
 )
 
+log = logging.getLogger(__name__)
+
 HELD_KEY = "lobechatLogtoHeld"
 """Key of the application's ``customData`` that names what the running LobeChat holds."""
 MANAGED_SECRET = re.compile(r"^(Default secret|lobechat-\d+)$")
-INPUT_KEYS = ("application_id", "client_secret_name", "key_generation", "hook_marker", "container_id")
+INPUT_KEYS = ("application_id", "client_secret_name", "key_generation", "hook_marker", "container_id",
+              "m2m_application_id", "m2m_generation")
 
 
 def is_managed_secret(name: Any) -> bool:
@@ -85,7 +89,10 @@ def held_by_owned_application(api: ManagementApi, props: Mapping[str, Any], reso
 
 def _write_held(api: ManagementApi, application_id: str, value: dict[str, Any] | None) -> None:
     app = api.applications.get(application_id)
-    custom = {k: v for k, v in (app.get("customData") or {}).items() if k != HELD_KEY}
+    current = app.get("customData") or {}
+    if current.get(HELD_KEY) == value and (value is not None or HELD_KEY not in current):
+        return  # unchanged (e.g. only the M2M credential moved): no write
+    custom = {k: v for k, v in current.items() if k != HELD_KEY}
     if value is not None:
         custom[HELD_KEY] = value
     api.applications.update(application_id, custom_data=custom)
@@ -96,6 +103,25 @@ def _generation(value: Any) -> int | None:
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return int(value)
+
+
+def _hold_m2m(api: ManagementApi, olds: Mapping[str, Any] | None, props: Mapping[str, Any]) -> None:
+    """Record the M2M generation this stage's resources now hold (on the M2M application), and retire
+    the older ones whose delete found them still held (a failed run's pending delete ran first)."""
+    from .management_credential import HELD_KEY, generation_of, read_held, retire
+
+    m2m_app, generation = props.get("m2m_application_id"), _generation(props.get("m2m_generation"))
+    if not m2m_app or generation is None:
+        return
+    if olds is not None and _generation(olds.get("m2m_generation")) == generation \
+            and olds.get("m2m_application_id") == m2m_app:
+        return
+    custom, held = read_held(api, m2m_app)
+    for name in held.get("retire") or []:
+        found = generation_of(name)
+        if found is not None and found < generation:
+            retire(api, m2m_app, str(name))
+    api.applications.update(m2m_app, custom_data={**custom, HELD_KEY: {"generation": generation, "retire": []}})
 
 
 class LobeChatSecretLeaseProvider(ResourceProvider):
@@ -126,11 +152,16 @@ class LobeChatSecretLeaseProvider(ResourceProvider):
         return ReadResult(id_, dict(props), {k: props.get(k) for k in (*INPUT_KEYS, *CONNECTION_KEYS)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        """The LobeChat holding these is going away: release them, so their own deletes go through."""
+        """The LobeChat holding these is going away: release them, so their own deletes go through.
+
+        A stored M2M credential that Logto refuses (retired by this lease's own last update, if the
+        run stopped before the engine recorded it) releases nothing: logged, not an error."""
         try:
             _write_held(api_from_props(props), props["application_id"], None)
         except LogtoNotFoundError:
             pass
+        except LogtoAuthenticationError:
+            log.info("the stored M2M credential of the secret lease is refused: nothing released")
 
     def _apply(self, olds: Mapping[str, Any] | None, props: Mapping[str, Any]) -> dict[str, Any]:
         api = api_from_props(props)
@@ -145,6 +176,7 @@ class LobeChatSecretLeaseProvider(ResourceProvider):
             keep_secrets.add(olds.get("client_secret_name"))
             keep_generations.add(_generation(olds.get("key_generation")))
         _write_held(api, app_id, {"clientSecret": name, "keyGeneration": generation})
+        _hold_m2m(api, olds, props)
         for secret in api.applications.list_secrets(app_id):
             if is_managed_secret(secret.get("name")) and secret.get("name") not in keep_secrets:
                 try:
@@ -182,6 +214,8 @@ class LobeChatSecretLease(pulumi.dynamic.Resource, module="logto", name="SecretL
         container_id: pulumi.Input[str],
         key_generation: pulumi.Input[int] | None = None,
         hook_marker: pulumi.Input[str] | None = None,
+        m2m_application_id: pulumi.Input[str | None] | None = None,
+        m2m_generation: pulumi.Input[int | None] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -191,6 +225,8 @@ class LobeChatSecretLease(pulumi.dynamic.Resource, module="logto", name="SecretL
             "key_generation": key_generation,
             "hook_marker": hook_marker,
             "container_id": container_id,
+            **({"m2m_application_id": m2m_application_id, "m2m_generation": m2m_generation}
+               if m2m_application_id is not None else {}),
             "kept_secrets": None,
             "kept_key_generations": None,
         }

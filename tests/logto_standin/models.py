@@ -501,6 +501,22 @@ class LogtoState:
                 self.management_role_app_ids.add(app_id)
         return app_id, secret
 
+    def insert_named_secret(self, app_id: str, *, name: str, value: str, expires_at: int | None) -> None:
+        """Insert (or rewrite) a row of ``application_secrets`` directly, as the bootstrap SQL of a rotated
+        generation does: ``ON CONFLICT (tenant_id, application_id, name) DO UPDATE`` value and expiry.
+        The ``check_application_type`` constraint allows M2M, Traditional and Protected apps only."""
+        with self.lock:
+            app = self.applications[app_id]
+            assert app["type"] in ("MachineToMachine", "Traditional", "Protected"), "check_application_type"
+            entries = self.secrets.setdefault(app_id, [])
+            existing = next((entry for entry in entries if entry["name"] == name), None)
+            if existing is None:
+                entry = self._new_secret(app_id, name, expires_at)
+                entry["value"] = value
+                entries.append(entry)
+            else:
+                existing["value"], existing["expiresAt"] = value, expires_at
+
     def add_m2m_app(self, *, with_role: bool, name: str = "stand-in m2m") -> tuple[str, str]:
         """An M2M application created the way the console does it; returns (id, Default secret)."""
         app = self.create_application({"name": name, "type": "MachineToMachine"})
