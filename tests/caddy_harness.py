@@ -82,10 +82,23 @@ def shell_tools(directory: Path) -> Path:
     return directory
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port on 127.0.0.1 not handed out before in this process.
+
+    The kernel may give the same ephemeral port to two consecutive binds once the first socket is
+    closed; a front listening on two of them would fail with "listener address repeated".
+    """
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port on 127.0.0.1 that was not handed out already")
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
