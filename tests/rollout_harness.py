@@ -345,8 +345,14 @@ class _StoredDelete:
         self.key, self.stored, self.done = key, stored, False
 
     def __call__(self, mocks: RolloutMocks) -> None:
-        mocks._delete_stored(self.key, self.stored)
+        # From the moment the engine sends the delete, the delete is the last use of what the state
+        # holds (a credential's delete retires its own secret): no longer held, unless it fails.
         self.done = True
+        try:
+            mocks._delete_stored(self.key, self.stored)
+        except BaseException:
+            self.done = False
+            raise
 
 
 def _m2m_credential(outputs: Mapping[str, Any], client_id: str) -> tuple[str, str] | None:
@@ -407,9 +413,13 @@ class RolloutMocks(EngineLikeMocks):
         self._on_step(label)
 
     def _delete_stored(self, key: tuple[str, str], stored: StoredResource) -> None:
-        _load_provider(stored.outputs[PROVIDER_KEY]).delete(stored.id, dict(stored.outputs))
+        self.deleted_keys.add(key)  # (see _StoredDelete: no longer held once its delete is sent)
+        try:
+            _load_provider(stored.outputs[PROVIDER_KEY]).delete(stored.id, dict(stored.outputs))
+        except BaseException:
+            self.deleted_keys.discard(key)
+            raise
         self.deleted.append(key[1])
-        self.deleted_keys.add(key)
         self.on_step(f"delete {key[1]}")
 
     def held_m2m_credentials(self, client_id: str) -> set[tuple[str, str]]:
