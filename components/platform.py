@@ -33,7 +33,7 @@ import pulumi_docker as docker
 from components.config import POSTGRES_IMAGES, StageConfig
 from components.front.caddy import CaddyFront
 from components.file_storage import FileStorage, StorageOutputs
-from components.config.rotation import CLIENT_SECRET, M2M_SECRET, SESSION_SECRET, WEBHOOK_SIGNING_KEY
+from components.config.rotation import CLIENT_SECRET, M2M_SECRET, POSTGRES_PASSWORD, SESSION_SECRET, WEBHOOK_SIGNING_KEY
 from components.aws_publication import AwsSecretPublication, client_secret_document
 from components.clock import iso
 from components.generated_secrets import ALPHANUMERIC, RandomSecret, RsaJwks
@@ -62,6 +62,7 @@ from components.platform_data_safety import (
 from components.data_safety import DataSafety
 from components.platform_data_safety import KEY_VAULTS_SECRET_LENGTH  # noqa: F401 - re-exported
 from components.postgres import PostgresServer
+from components.postgres_logins import PostgresLoginLease
 from components.verification.during_up import stage_verification, target_output
 from components.rotation_state import SecretRotation
 from components.secret_rotation import client_secret_name, hook_alias, hook_url, session_keepers
@@ -153,7 +154,14 @@ class Platform(pulumi.ComponentResource):
         postgres: PostgresServer | None = None
         self.data_safety: DataSafety | None = None
         before_apps: list[pulumi.Input[pulumi.Resource]] = []
+        postgres_rotation: SecretRotation | None = None
         if config.postgres.mode == "container":
+            # LobeChat's and Logto's logins: generation N logs in as lobechat_gN / logto_gN (components/postgres_logins.py).
+            postgres_rotation = SecretRotation(
+                "rotation-postgres-password", secret=POSTGRES_PASSWORD,
+                max_age_seconds=config.rotation.postgres_password.max_age_seconds,
+                request=config.rotation.postgres_password.request, opts=child,
+            )
             postgres = PostgresServer(
                 "postgres",
                 config=config.postgres,
@@ -164,6 +172,7 @@ class Platform(pulumi.ComponentResource):
                 one_shot_memory_mb=config.memory_limits.one_shot,
                 password=safety_config.rebuild_postgres_password,
                 data_volume_name=safety_config.data_volume,
+                password_generation=postgres_rotation.generation,
                 opts=child,
             )
             self.data_safety = build_data_safety(config, safety_config, network.name, postgres, key_vaults_secret_value, child)
@@ -414,6 +423,18 @@ class Platform(pulumi.ComponentResource):
         if self.front is not None:
             # Traffic moves to the new LobeChat once it is ready; the old one drains, then goes.
             self.front.route_lobechat(self.lobechat.container, self.lobechat.ready)
+        if postgres is not None and postgres_rotation is not None:
+            rotations[POSTGRES_PASSWORD] = postgres_rotation
+            # Earlier generations' logins are retired once nothing that may still run holds them.
+            login_lease = PostgresLoginLease(
+                "postgres-login-lease", generation=postgres_rotation.generation,
+                container_id=pulumi.Output.all(self.lobechat.container.id, self.lobechat.ready).apply(lambda v: v[0]),
+                opts=child,
+            )
+            postgres.retire_logins(
+                lobechat_keep=login_lease.lobechat_keep,
+                depends_on=[self.lobechat.ready, login_lease, *waits_for_logto],
+            )
         # Once that LobeChat is healthy: what it holds, and the sweep of what nothing holds any more.
         LobeChatSecretLease(
             "lobechat-secret-lease",

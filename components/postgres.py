@@ -19,7 +19,8 @@ from components.config import PostgresConfig
 from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env, pgpass_upload
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.hardening import SECURITY_OPTS
-from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, role_database_url
+from components.postgres_logins import PostgresLoginRetirement
+from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, login_role, role_database_url
 
 SUPERUSER = "postgres"
 LOBECHAT_DATABASE = "lobechat"
@@ -71,6 +72,12 @@ def generated_password(resource_name: str, opts: pulumi.ResourceOptions | None =
     )
 
 
+def password_keepers(generation: object) -> dict[str, str]:
+    """Keepers of the application passwords: none at generation 0 (the values generated before rotation)."""
+    number = int(generation or 0)  # type: ignore[call-overload]
+    return {} if number == 0 else {"rotation": str(number)}
+
+
 def database_url(password: pulumi.Input[str], database: str) -> pulumi.Output[str]:
     """The superuser's connection string on the stage network (alphanumeric password: no escaping).
 
@@ -105,6 +112,7 @@ class PostgresServer(pulumi.ComponentResource):
         data_volume_name: str | None = None,
         memory_mb: int = 1024,
         one_shot_memory_mb: int = 256,
+        password_generation: pulumi.Input[int] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:postgres:PostgresServer", resource_name, None, opts)
@@ -117,13 +125,25 @@ class PostgresServer(pulumi.ComponentResource):
         self.password = (
             pulumi.Output.secret(password) if password is not None else generated_password(resource_name, child).value
         )
-        # Each application's own role and password (separate secrets: rotated one at a time, see
-        # components/postgres_roles.py); set on every volume by the roles step, as the superuser.
-        self.lobechat_password = RandomSecret(f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, opts=child)
-        self.logto_password = RandomSecret(f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, opts=child)
-        self.logto_database_url = role_database_url(LOGTO_ROLE, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
+        # Each application's own role and password (separate secrets), set on every volume by the roles
+        # step, as the superuser. A password generation N >= 1 (rotation.*.postgresPassword) is a new
+        # value for new login roles lobechat_gN / logto_gN (components/postgres_logins.py); generation 0
+        # is the owner roles with the values generated before rotation existed (no keepers: no change).
+        self.password_generation: pulumi.Output[int] = pulumi.Output.from_input(
+            password_generation if password_generation is not None else 0
+        ).apply(lambda g: int(g or 0))
+        keepers = self.password_generation.apply(password_keepers)
+        self.lobechat_password = RandomSecret(
+            f"{resource_name}-lobechat-password", length=32, alphabet=ALPHANUMERIC, keepers=keepers, opts=child
+        )
+        self.logto_password = RandomSecret(
+            f"{resource_name}-logto-password", length=32, alphabet=ALPHANUMERIC, keepers=keepers, opts=child
+        )
+        self.lobechat_login = self.password_generation.apply(lambda g: login_role(LOBECHAT_ROLE, g))
+        self.logto_login = self.password_generation.apply(lambda g: login_role(LOGTO_ROLE, g))
+        self.logto_database_url = role_database_url(self.logto_login, self.logto_password.value, LOGTO_DATABASE, NETWORK_ALIAS)
         self.lobechat_database_url = role_database_url(
-            LOBECHAT_ROLE, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
+            self.lobechat_login, self.lobechat_password.value, LOBECHAT_DATABASE, NETWORK_ALIAS
         )
         self.image = docker.RemoteImage(f"{resource_name}-image", name=config.image, keep_locally=True, opts=child)
         volume_name = data_volume_name or default_data_volume(name_prefix)
@@ -204,6 +224,7 @@ class PostgresServer(pulumi.ComponentResource):
             superuser_password=self.password,
             lobechat_password=self.lobechat_password.value,
             logto_password=self.logto_password.value,
+            generation=self.password_generation,
             memory_mb=self._one_shot_memory_mb,
             depends_on=[self.readiness.ready],
             opts=pulumi.ResourceOptions(parent=self),
@@ -218,6 +239,27 @@ class PostgresServer(pulumi.ComponentResource):
             }
         )
         return self.container
+
+    def retire_logins(
+        self, *, lobechat_keep: pulumi.Input[int], depends_on: Sequence[pulumi.Input[pulumi.Resource]]
+    ) -> PostgresLoginRetirement:
+        """Declare the retirement of earlier generations' logins (after ``depends_on``: the new LobeChat
+        and Logto ready); Logto's previous login goes now, LobeChat's when ``lobechat_keep`` says so."""
+        self.login_retirement = PostgresLoginRetirement(
+            f"{self._resource_name}-logins",
+            image=self.image.image_id,
+            network_name=self._network_name,
+            host=NETWORK_ALIAS,
+            superuser=SUPERUSER,
+            superuser_password=self.password,
+            generation=self.password_generation,
+            lobechat_keep=pulumi.Output.all(lobechat_keep, self.password_generation).apply(lambda v: min(int(v[0] or 0), v[1])),
+            logto_keep=self.password_generation,
+            memory_mb=self._one_shot_memory_mb,
+            depends_on=depends_on,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return self.login_retirement
 
     def _volume_check(self, resource_name: str, data_safety: PostgresDataSafety, network_name: pulumi.Input[str]) -> pulumi.Output[pulumi.Resource]:
         """A one-shot check with the new image, before the new container starts: refuses data of another

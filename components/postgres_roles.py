@@ -115,18 +115,95 @@ END $$;
 """
 
 
+# Generation N >= 1 of the application passwords (rotation.*.postgresPassword): the owner roles keep
+# owning everything; LobeChat and Logto log in as a login role of that generation, a member of the
+# owner whose every session acts as the owner (``SET role``). Only this part of the script differs.
+_ROLES_PART_START = "SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lobechat') AS roles_create_lobechat,"
+_ROLES_PART_END = "ALTER ROLE logto WITH LOGIN NOSUPERUSER NOCREATEDB CREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'logto_password';\n"
+_GENERATION_ROLES_PART = r"""SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lobechat') AS roles_create_lobechat,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'logto') AS roles_create_logto,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'lobechat_login') AS roles_create_lobechat_login,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'logto_login') AS roles_create_logto_login \gset
+-- A new volume at a later generation (a rebuild): the owner roles exist but never log in themselves.
+\if :roles_create_lobechat
+CREATE ROLE lobechat NOLOGIN;
+\endif
+\if :roles_create_logto
+CREATE ROLE logto NOLOGIN;
+\endif
+-- The owners' LOGIN and password are left as they are: the previous generation's containers may still
+-- log in with them; the retirement step takes them away once nothing holds them.
+ALTER ROLE lobechat WITH NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE logto WITH NOSUPERUSER NOCREATEDB CREATEROLE NOREPLICATION NOBYPASSRLS;
+\if :roles_create_lobechat_login
+CREATE ROLE :"lobechat_login" LOGIN;
+\endif
+\if :roles_create_logto_login
+CREATE ROLE :"logto_login" LOGIN;
+\endif
+ALTER ROLE :"lobechat_login" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'lobechat_password';
+ALTER ROLE :"logto_login" WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'logto_password';
+-- Members of the owners (INHERIT: CONNECT, and the owner's rights even after a DISCARD ALL) whose
+-- sessions start as the owner: what they create belongs to it, Logto's CREATEROLE and its
+-- row-level-security bypass (the table owner's) apply.
+SELECT format('GRANT %I TO %I', 'lobechat', :'lobechat_login')
+ WHERE NOT pg_has_role(:'lobechat_login', 'lobechat', 'MEMBER') \gexec
+SELECT format('GRANT %I TO %I', 'logto', :'logto_login')
+ WHERE NOT pg_has_role(:'logto_login', 'logto', 'MEMBER') \gexec
+ALTER ROLE :"lobechat_login" SET role = 'lobechat';
+ALTER ROLE :"logto_login" SET role = 'logto';
+"""
+# After a DISCARD ALL (PostgreSQL 16+: SET SESSION AUTHORIZATION DEFAULT resets the role) a login's
+# session acts as itself; what it creates then is handed back to the owner at every run.
+_REASSIGN_LOGINS = r"""SELECT format('REASSIGN OWNED BY %I TO %I', rolname, current_database()) FROM pg_roles
+ WHERE rolname ~ ('^' || current_database() || '_g[0-9]+$') \gexec
+"""
+_ADOPT_LINE = ":roles_adopt\n"
+_LAST_ECHO = "\\echo 'postgres roles: lobechat and logto own their databases'\n"
+
+
+def login_role(owner: str, generation: int) -> str:
+    """The role LobeChat or Logto logs in as: the owner itself at generation 0, ``<owner>_g<N>`` after."""
+    number = int(generation or 0)
+    if number < 0:
+        raise ValueError("a password generation is a whole number >= 0")
+    return owner if number == 0 else f"{owner}_g{number}"
+
+
+def _generation_sql(generation: int) -> str:
+    text = _ROLES_SQL
+    start, end = text.index(_ROLES_PART_START), text.index(_ROLES_PART_END) + len(_ROLES_PART_END)
+    head = (
+        f"\\set lobechat_login '{login_role(LOBECHAT_ROLE, generation)}'\n"
+        f"\\set logto_login '{login_role(LOGTO_ROLE, generation)}'\n"
+    )
+    text = text[:start] + head + _GENERATION_ROLES_PART + text[end:]
+    assert text.count(_ADOPT_LINE) == 2 and text.count(_LAST_ECHO) == 1
+    text = text.replace(_ADOPT_LINE, _ADOPT_LINE + _REASSIGN_LOGINS)
+    return text.replace(
+        _LAST_ECHO,
+        f"\\echo 'postgres roles: lobechat and logto own their databases; LobeChat logs in as "
+        f"{login_role(LOBECHAT_ROLE, generation)}, Logto as {login_role(LOGTO_ROLE, generation)}'\n",
+    )
+
+
 class PostgresRolesError(RuntimeError):
     """The roles step failed; the message says why (psql's terse errors carry no secret)."""
 
 
-def roles_sql() -> str:
-    """The psql script that creates / updates the two roles (run as the superuser)."""
-    return _ROLES_SQL
+def roles_sql(generation: int = 0) -> str:
+    """The psql script that creates / updates the roles (run as the superuser).
+
+    Generation 0 is the script as it was before password rotation (an existing stage sees no change);
+    generation N also creates the login roles ``lobechat_gN`` / ``logto_gN`` with the given passwords.
+    """
+    number = int(generation or 0)
+    return _ROLES_SQL if number == 0 else _generation_sql(number)
 
 
-def roles_sql_sha256() -> str:
+def roles_sql_sha256(generation: int = 0) -> str:
     """Hex SHA-256 of `roles_sql()`: a label, so a new script re-runs the step."""
-    return hashlib.sha256(_ROLES_SQL.encode()).hexdigest()
+    return hashlib.sha256(roles_sql(generation).encode()).hexdigest()
 
 
 def roles_secret_files(
@@ -188,6 +265,7 @@ class PostgresRoles(pulumi.ComponentResource):
         superuser_password: pulumi.Input[str],
         lobechat_password: pulumi.Input[str],
         logto_password: pulumi.Input[str],
+        generation: pulumi.Input[int] = 0,
         memory_mb: int = 256,
         depends_on: Sequence[pulumi.Input[pulumi.Resource]] = (),
         opts: pulumi.ResourceOptions | None = None,
@@ -196,7 +274,9 @@ class PostgresRoles(pulumi.ComponentResource):
         files = pulumi.Output.all(superuser_password, lobechat_password, logto_password).apply(
             lambda values: roles_secret_files(values[0], values[1], values[2])
         )
-        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=roles_sql())]
+        # Generation 0: the script every stage ran before rotation (no change); N: also the logins of N.
+        number = pulumi.Output.from_input(generation).apply(lambda g: int(g or 0))
+        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=number.apply(roles_sql))]
         for file_name in SECRET_FILES:
             path = f"{SECRET_DIR_IN_CONTAINER}/{file_name}"
             uploads.append(
@@ -215,7 +295,7 @@ class PostgresRoles(pulumi.ComponentResource):
             envs=environment,
             uploads=uploads,
             labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=roles_sql_sha256()),
+                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=number.apply(roles_sql_sha256)),
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-roles"),
             ],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],

@@ -80,12 +80,6 @@ def test_the_session_secret_has_no_schedule_and_says_who_is_signed_out():
     assert "rotation.rotateNow.sessionSecret" in message
 
 
-@pytest.mark.parametrize("secret", ["postgresPassword"])
-def test_secrets_not_rotated_yet_are_refused(secret):
-    message = only_problem({"rotateNow": {secret: "x"}})
-    assert f"rotation.rotateNow.{secret}" in message and "not rotated by this stack yet" in message
-
-
 def test_unknown_secret_and_setting_are_named():
     with pytest.raises(ConfigError) as info:
         load({"maxAge": {"clientSecrets": "1d"}, "rotateNow": {"webhook": "x"}, "schedule": "daily"})

@@ -10,6 +10,7 @@ from tests.pulumi_mocks import CONTAINER, run_program, stack_config
 
 NS = "lobechat-logto"
 DEFAULTS = {"postgres": 1024, "logto": 1024, "lobechat": 2048, "logto-bootstrap-psql": 256, "postgres-roles-psql": 256,
+            "postgres-logins-psql": 256,
             "logto-database-preflight": 256, "logto-database-setup": 1024, "storage": 512,
             # the data safety steps (issue 9): one-shot dumps and checks, and the scheduled backups
             "data-safety-snapshot": 256, "postgres-volume-check": 256, "data-safety-scheduled-backups": 256,

@@ -41,7 +41,7 @@ def test_external_logto_has_no_logto_container_and_no_bootstrap():
         {f"{NS}:logtoM2mClientId": "m2m-id", f"{NS}:logtoM2mClientSecret": SECRET},
     )
     assert names(run, CONTAINER) == {
-        "postgres", "postgres-ready-wait", "postgres-roles-psql", "lobechat", "lobechat-ready-wait", "storage",
+        "postgres", "postgres-ready-wait", "postgres-roles-psql", "postgres-logins-psql", "lobechat", "lobechat-ready-wait", "storage",
         "storage-ready-wait", *DATA_SAFETY_STEPS}
     app = run.one(LOGTO_APPLICATION, "lobechat-application")
     assert app.plain("logto_endpoint") == "https://abc123.logto.app"
@@ -113,7 +113,8 @@ def test_program_file_builds_the_same_graph():
     # __main__.py as the engine runs it: the project directory is the working directory.
     run = run_program("dev", stack_config("dev"), program=lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py")))
     long_running = {"postgres", "logto", "lobechat", "storage"}
-    one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup", "postgres-roles-psql"}
+    one_shot = {"logto-bootstrap-psql", "logto-database-preflight", "logto-database-setup", "postgres-roles-psql",
+                "postgres-logins-psql"}
     assert long_running | {f"{n}-ready-wait" for n in long_running} | one_shot | DATA_SAFETY_STEPS == names(run, CONTAINER)
     assert "lobechatEnvironment" in run.secret_outputs
 

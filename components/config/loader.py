@@ -102,7 +102,7 @@ def load_stage_config(source: ConfigSource, stack: str) -> StageConfig:
     storage_config = storage.read_storage(source, problems, stack, require_https, publish_config)
     extra_plain, extra_secret = extra_env.read_extra_env(source, problems, gen, sso_providers, stack)
     webhook_enabled = webhook.read_webhook(source, problems)
-    rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled)
+    rotation_config = rotation.read_rotation(source, problems, logto_config, webhook_enabled, postgres_config)
     proxy_on_docker_host = parse_bool(source.get("proxyOnDockerHost"), "proxyOnDockerHost", problems, False)
     health_start_interval = docker_engine.read_health_start_interval(source, problems)
     verification_config = verification.read_verification(source, problems)

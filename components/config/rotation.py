@@ -5,6 +5,7 @@ lobechat-logto:rotation:
   maxAge:                      # a secret older than this rotates at the next `pulumi up`
     clientSecret: 90d          # the Logto application's client secret (AUTH_LOGTO_SECRET)
     webhookSigningKey: 90d     # the webhook's signing key (LOGTO_WEBHOOK_SIGNING_KEY)
+    postgresPassword: 90d      # LobeChat's and Logto's Postgres logins (postgres.mode container only)
     m2mSecret: 90d             # the bootstrap M2M secret the stack manages Logto with (logto.mode container)
   expiryGrace: 30d             # a rotated client secret expires in Logto maxAge + expiryGrace after
                                # it was made (safety net if the old one is never deleted)
@@ -38,11 +39,11 @@ KEY_VAULTS_SECRET = "keyVaultsSecret"
 M2M_SECRET = "m2mSecret"
 POSTGRES_PASSWORD = "postgresPassword"
 
-SCHEDULABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, M2M_SECRET)
+SCHEDULABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, M2M_SECRET, POSTGRES_PASSWORD)
 """Secrets that may have a ``maxAge`` (rotated by a scheduled ``pulumi up``)."""
-REQUESTABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, SESSION_SECRET, M2M_SECRET)
+REQUESTABLE = (CLIENT_SECRET, WEBHOOK_SIGNING_KEY, SESSION_SECRET, M2M_SECRET, POSTGRES_PASSWORD)
 """Secrets that ``rotateNow`` may name."""
-KNOWN_SECRETS = (*REQUESTABLE, KEY_VAULTS_SECRET, POSTGRES_PASSWORD)
+KNOWN_SECRETS = (*REQUESTABLE, KEY_VAULTS_SECRET)
 
 DEFAULT_EXPIRY_GRACE_SECONDS = 30 * 86400
 MIN_MAX_AGE_SECONDS = 3600
@@ -63,8 +64,10 @@ SESSION_SCHEDULE_REFUSAL = (
     "the session secret rotates only on explicit request: on LobeChat 1.x (JWT sessions) a new "
     "NEXT_AUTH_SECRET signs every user out; use rotation.rotateNow.sessionSecret when you mean it"
 )
-NOT_YET = (
-    "is not rotated by this stack yet (the Postgres passwords keep their generated value); remove it"
+POSTGRES_EXTERNAL_REFUSAL = (
+    "postgresPassword rotation needs postgres.mode 'container': with an external database this stack "
+    "does not manage its roles or passwords (rotate them where the database is run, then update "
+    "postgres.lobechatDatabaseUrl / postgres.logtoDatabaseUrl); remove it"
 )
 M2M_EXTERNAL_REFUSAL = (
     "m2mSecret rotation needs logto.mode 'container': with an external Logto the Management API "
@@ -105,6 +108,7 @@ class RotationConfig:
     client_secret: SecretPolicy = field(default_factory=SecretPolicy)
     webhook_signing_key: SecretPolicy = field(default_factory=SecretPolicy)
     session_secret: SecretPolicy = field(default_factory=SecretPolicy)
+    postgres_password: SecretPolicy = field(default_factory=SecretPolicy)
     m2m_secret: SecretPolicy = field(default_factory=SecretPolicy)
     expiry_grace_seconds: int = DEFAULT_EXPIRY_GRACE_SECONDS
     aws: AwsPublication | None = None
@@ -115,6 +119,7 @@ class RotationConfig:
             CLIENT_SECRET: self.client_secret,
             WEBHOOK_SIGNING_KEY: self.webhook_signing_key,
             SESSION_SECRET: self.session_secret,
+            POSTGRES_PASSWORD: self.postgres_password,
             M2M_SECRET: self.m2m_secret,
         }[secret]
 
@@ -162,19 +167,22 @@ def _mapping(problems: Problems, key: str, value: Any) -> Mapping[str, Any]:
 
 
 def read_rotation(
-    source: ConfigSource, problems: Problems, logto: LogtoConfig | None, webhook_enabled: bool
+    source: ConfigSource, problems: Problems, logto: LogtoConfig | None, webhook_enabled: bool,
+    postgres: Any = None,
 ) -> RotationConfig:
-    """The ``rotation`` section of ``source`` (see :func:`load_rotation`)."""
+    """The ``rotation`` section of ``source`` (see :func:`load_rotation`); ``postgres``: the PostgresConfig."""
     from components.config.fields import read_object
 
     return load_rotation(
         read_object(source, problems, "rotation"), problems,
         logto_container=logto is not None and logto.mode == "container", webhook_enabled=webhook_enabled,
+        postgres_container=postgres is None or getattr(postgres, "mode", "container") == "container",
     )
 
 
 def load_rotation(
-    obj: Mapping[str, Any], problems: Problems, *, logto_container: bool, webhook_enabled: bool
+    obj: Mapping[str, Any], problems: Problems, *, logto_container: bool, webhook_enabled: bool,
+    postgres_container: bool = True,
 ) -> RotationConfig:
     """Validate the ``rotation`` object (already read as a mapping); every problem names its key."""
     for name in obj:
@@ -188,8 +196,6 @@ def load_rotation(
             problems.add(key, KEY_VAULTS_REFUSAL)
         elif secret == SESSION_SECRET:
             problems.add(key, SESSION_SCHEDULE_REFUSAL)
-        elif secret == POSTGRES_PASSWORD:
-            problems.add(key, NOT_YET)
         elif secret not in SCHEDULABLE:
             problems.add(key, f"unknown secret; the secrets with a maxAge are: {', '.join(SCHEDULABLE)}")
         else:
@@ -208,8 +214,6 @@ def load_rotation(
         key = f"rotation.rotateNow.{secret}"
         if secret == KEY_VAULTS_SECRET:
             problems.add(key, KEY_VAULTS_REFUSAL)
-        elif secret == POSTGRES_PASSWORD:
-            problems.add(key, NOT_YET)
         elif secret not in REQUESTABLE:
             problems.add(key, f"unknown secret; rotateNow takes: {', '.join(REQUESTABLE)}")
         elif raw is None:
@@ -249,6 +253,11 @@ def load_rotation(
             "hooks delivers to the LobeChat container holding its key by that container's network alias, "
             "which an external Logto cannot reach; remove it (rotate the key in the Logto console instead)",
         )
+    postgres_password = SecretPolicy(ages.get(POSTGRES_PASSWORD), requests.get(POSTGRES_PASSWORD))
+    if postgres_password.enabled and not postgres_container:
+        where = "maxAge" if POSTGRES_PASSWORD in ages else "rotateNow"
+        problems.add(f"rotation.{where}.{POSTGRES_PASSWORD}", POSTGRES_EXTERNAL_REFUSAL)
+        postgres_password = SecretPolicy()
     m2m = SecretPolicy(ages.get(M2M_SECRET), requests.get(M2M_SECRET))
     if m2m.enabled and not logto_container:
         where = "maxAge" if M2M_SECRET in ages else "rotateNow"
@@ -259,6 +268,7 @@ def load_rotation(
         m2m_secret=m2m,
         webhook_signing_key=webhook,
         session_secret=SecretPolicy(None, requests.get(SESSION_SECRET)),
+        postgres_password=postgres_password,
         expiry_grace_seconds=grace,
         aws=_aws(obj.get("awsSecretsManager"), problems, webhook_enabled),
     )
