@@ -5,6 +5,8 @@ in one-shot containers on the stage network, and the tests run the very same tex
 PostgreSQL's client tools on ``PATH``. Connection details come from libpq's ``PG*`` environment
 variables (``PGHOST``, ``PGUSER``, and ``PGPASSFILE``: a 0600 password file uploaded into the
 container, removed when the step ends if ``REMOVE_PGPASSFILE=1``), never from the command line.
+With ``PASSWORD_ON_STDIN=1`` (the operator's commands, `components.data_safety.operator_commands`) the
+password is read from the first line of standard input into a temporary password file, removed at exit.
 
 Modes (``sh lobechat-logto-backup.sh MODE [ARG]``):
 
@@ -63,6 +65,20 @@ DATABASES=${DATABASES:-lobechat logto}
 RESTORE_MARKER_TABLE=lobechat_logto_restores
 export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}
 export PGAPPNAME=${PGAPPNAME:-lobechat-logto-backup}
+# The operator's commands pipe the password in: never an argument or an environment variable (the
+# process list and `docker inspect` show those). A password file for this run only, removed at exit.
+if [ "${PASSWORD_ON_STDIN:-0}" = "1" ]; then
+  PGPASSFILE=$(mktemp)
+  export PGPASSFILE
+  REMOVE_PGPASSFILE=1
+  # One line; ':' and '\' escaped as libpq's password file wants.
+  { printf '*:*:*:*:'; sed -e 's/[\\:]/\\&/g' -e q; } > "$PGPASSFILE"
+  if ! grep -q '^[*]:[*]:[*]:[*]:.' "$PGPASSFILE"; then
+    rm -f -- "$PGPASSFILE"
+    echo "lobechat-logto-backup: REFUSED: PASSWORD_ON_STDIN=1 but no password on standard input: pipe it in (pulumi stack output --show-secrets postgresPassword | docker run -i ...)" >&2
+    exit 2
+  fi
+fi
 # A one-shot step leaves no password behind in its stopped container.
 if [ "${REMOVE_PGPASSFILE:-0}" = "1" ] && [ -n "${PGPASSFILE:-}" ]; then
   # (Not from the subshells below, which some shells run this trap in: NESTED=1 there.)

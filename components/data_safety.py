@@ -281,10 +281,12 @@ def operator_commands(
 ) -> dict[str, Any]:
     """The snapshot and restore commands an operator runs by hand (also in the README)."""
     env = f"DOCKER_HOST={docker_host} " if docker_host else ""
-    password = f"PGPASSWORD=\"$(pulumi stack output --show-secrets postgresPassword --stack {stack})\""
+    # The password is piped into the container (`docker run -i`; the script's PASSWORD_ON_STDIN): on no
+    # command line, in no environment variable of the docker CLI or the container (`docker inspect`).
+    password = f"pulumi stack output --show-secrets postgresPassword --stack {stack} | "
     base = (
-        f"{password} {env}docker run --rm --network {name_prefix}-net -v {name_prefix}-backups:{BACKUP_MOUNT} "
-        f"-e PGHOST=postgres -e PGUSER=postgres -e PGPASSWORD -e BACKUP_DIR={BACKUP_MOUNT}"
+        f"{password}{env}docker run -i --rm --network {name_prefix}-net -v {name_prefix}-backups:{BACKUP_MOUNT} "
+        f"-e PGHOST=postgres -e PGUSER=postgres -e PASSWORD_ON_STDIN=1 -e BACKUP_DIR={BACKUP_MOUNT}"
     )
     return {
         "snapshotCommand": f"{base} --entrypoint sh {image} {_SCRIPT_COPY} snapshot manual",

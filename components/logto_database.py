@@ -22,6 +22,12 @@ Logto's troubleshooting list, handled here (``../shared/docs/logto.md``):
   roles, seed once with a privileged user and let the stack only deploy alterations; the messages
   offer it where it is the fix.
 
+Neither one-shot container has a secret in its environment (``docker inspect`` shows it for as long
+as the container exists): the preflight's password is a 0600 libpq password file that the script
+deletes once psql connected (and its entrypoint deletes after psql, whatever happened); the setup's
+``DB_URL`` is a 0600 file that its ``sh`` script reads into the CLI's environment and deletes before
+the CLI starts (`setup_script`).
+
 The Logto container keeps its own seed-and-alter start command as a safety net (both steps are no-ops
 once this ran), and its environment waits on this step's outcome, so it is not even created after a
 failure.
@@ -38,7 +44,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.hardening import SECURITY_OPTS
-from components.logto_bootstrap import readable_container_logs
+from components.logto_bootstrap import pgpass_line, readable_container_logs
 from components.postgres_url import libpq_environment
 
 LOG_TAIL_LINES = 25
@@ -49,6 +55,12 @@ PREFLIGHT_SQL = r"""-- lobechat-logto: is Logto's database ready to be seeded? (
 \set ECHO none
 \set VERBOSITY terse
 \set SHOW_CONTEXT never
+-- In the container the password comes as a libpq password file (never in its environment, which
+-- `docker inspect` shows): psql has connected with it, so it is deleted before anything can fail.
+\getenv secret_dir LOGTO_DATABASE_SECRET_DIR
+\if :{?secret_dir}
+\set preflight_files_removed `rm -f -- :'secret_dir'/pgpass && echo yes`
+\endif
 \if :{?skip_seed}
 \else
 \set skip_seed false
@@ -212,8 +224,63 @@ def preflight_arguments(*, skip_seed: bool) -> list[str]:
 
 
 def preflight_environment(database_url: str) -> dict[str, str]:
-    """The preflight's environment: libpq's connection variables (the password among them)."""
+    """libpq's connection variables of the URL, the password among them (the tests' direct runs)."""
     return {"PGCONNECT_TIMEOUT": "15", "PGAPPNAME": "lobechat-logto-preflight", **libpq_environment(database_url)}
+
+
+SECRET_DIR_IN_CONTAINER = "/run/lobechat-logto"
+"""Where both one-shot containers get their secret file (deleted by the step right after it started)."""
+
+SECRET_DIR_ENV_VAR = "LOGTO_DATABASE_SECRET_DIR"
+PGPASS_FILE = "pgpass"
+DB_URL_FILE = "db-url"
+
+
+def preflight_secret_files(database_url: str, secret_dir: str = SECRET_DIR_IN_CONTAINER) -> tuple[dict[str, str], dict[str, str]]:
+    """``(environment, files)`` of the preflight container: the password in a libpq password file only.
+
+    `PREFLIGHT_SQL` deletes the file once psql has connected, so neither ``docker inspect`` nor the
+    stopped container (kept: its exit code is the step's outcome) holds the password.
+    """
+    environment = preflight_environment(database_url)
+    password = environment.pop("PGPASSWORD", "")
+    environment["PGPASSFILE"] = f"{secret_dir}/{PGPASS_FILE}"
+    environment[SECRET_DIR_ENV_VAR] = secret_dir
+    return environment, {f"{secret_dir}/{PGPASS_FILE}": pgpass_line(password)}
+
+
+PREFLIGHT_ENTRYPOINT = [
+    "sh", "-c",
+    # psql deletes the password file once connected (PREFLIGHT_SQL); when it never got that far (no
+    # connection, a wrong password) the file goes here, so the stopped container never keeps it.
+    'psql "$@"; status=$?; rm -f -- "${PGPASSFILE:-}"; exit "$status"',
+    "logto-preflight",
+]
+"""The preflight container's entrypoint; the container's command (`preflight_arguments`) follows."""
+
+
+def setup_script(command: str) -> str:
+    """The setup container's ``sh -c`` script: ``DB_URL`` read from a file that is deleted, then ``command``.
+
+    The Logto CLI reads its database URL from the environment variable ``DB_URL`` only; set by the
+    shell, it is in the processes' environment but not in the container's configuration (what
+    ``docker inspect`` shows), and the file is gone before the CLI starts.
+    """
+    return (
+        f'url_file="${{{SECRET_DIR_ENV_VAR}:-{SECRET_DIR_IN_CONTAINER}}}/{DB_URL_FILE}"\n'
+        'if [ ! -s "$url_file" ]; then\n'
+        '  rm -f -- "$url_file"\n'
+        '  echo "logto database setup: no database URL in $url_file (the stack uploads it when it creates this container;'
+        ' run pulumi up --replace on this container)" >&2\n'
+        "  exit 1\n"
+        "fi\n"
+        'DB_URL=$(cat -- "$url_file")\n'
+        "read_status=$?\n"
+        'rm -f -- "$url_file" || exit 1\n'
+        '[ "$read_status" -eq 0 ] || exit 1\n'
+        "export DB_URL\n"
+        f"{command}\n"
+    )
 
 
 class LogtoDatabaseSetup(pulumi.ComponentResource):
@@ -242,13 +309,24 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
         depends_on = opts.depends_on if opts is not None else None
         url = pulumi.Output.secret(database_url)
         script_hash = hashlib.sha256(PREFLIGHT_SQL.encode()).hexdigest()
+        prepared = url.apply(preflight_secret_files)
+        pgpass_path = f"{SECRET_DIR_IN_CONTAINER}/{PGPASS_FILE}"
+        db_url_path = f"{SECRET_DIR_IN_CONTAINER}/{DB_URL_FILE}"
         self.preflight = docker.Container(
             f"{name}-preflight",
             image=psql_image,
-            entrypoints=["psql"],
+            entrypoints=PREFLIGHT_ENTRYPOINT,
             command=preflight_arguments(skip_seed=skip_seed),
-            envs=pulumi.Output.secret(url.apply(lambda u: [f"{k}={v}" for k, v in preflight_environment(u).items()])),
-            uploads=[docker.ContainerUploadArgs(file=PREFLIGHT_SCRIPT_PATH, content=PREFLIGHT_SQL)],
+            # Host, user, database (not secret, but of a secret URL) and where the password file is.
+            envs=pulumi.Output.secret(prepared.apply(lambda r: [f"{k}={v}" for k, v in r[0].items()])),
+            uploads=[
+                docker.ContainerUploadArgs(file=PREFLIGHT_SCRIPT_PATH, content=PREFLIGHT_SQL),
+                docker.ContainerUploadArgs(
+                    file=pgpass_path,
+                    content=pulumi.Output.secret(prepared.apply(lambda r: r[1][pgpass_path])),
+                    permissions="0600",
+                ),
+            ],
             labels=[
                 docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-preflight"),
                 docker.ContainerLabelArgs(label="lobechat-logto.preflight-sql-sha256", value=script_hash),
@@ -267,9 +345,13 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
         self.setup = docker.Container(
             f"{name}-setup",
             image=logto_image,
-            entrypoints=["sh", "-c", command],
+            entrypoints=["sh", "-c", setup_script(command)],
             # The preflight's outcome is part of the environment: no setup after a failed preflight.
-            envs=pulumi.Output.secret(pulumi.Output.all(url, preflight_ok).apply(lambda v: [f"DB_URL={v[0]}", "CI=true"])),
+            # No secret in it: DB_URL comes from a file the script deletes before the CLI starts.
+            envs=pulumi.Output.unsecret(
+                preflight_ok.apply(lambda _: ["CI=true", f"{SECRET_DIR_ENV_VAR}={SECRET_DIR_IN_CONTAINER}"])
+            ),
+            uploads=[docker.ContainerUploadArgs(file=db_url_path, content=url, permissions="0600")],
             labels=[docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-database-setup")],
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
             attach=True, logs=True, must_run=False, restart="no",

@@ -7,10 +7,13 @@ the containers run, with ``sh``, the ``PG*`` variables and a backup directory in
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -448,3 +451,129 @@ def test_a_failed_restore_leaves_no_marker_so_the_next_run_does_not_claim_succes
     assert run(script, empty_pg15, tmp_path, "restore", name).returncode == 3
     again = run(script, empty_pg15, tmp_path, "restore", name)
     assert again.returncode == 3 and "already restored" not in again.stdout
+
+
+# --- the operator's snapshot and restore commands (stack outputs / README), run as exported -------------------
+
+# A `docker` for the exported commands: `ps` / `stop` / `start` are logged; `run` runs the entrypoint
+# here as the container would (its -e variables, the backup volume at a folder, the host "postgres" and
+# user "postgres" being the test server), standard input passed on. Records every argv and environment.
+_FAKE_DOCKER = r'''
+import json, os, subprocess, sys
+args = sys.argv[1:]
+log = open(os.environ["FAKE_LOG"], "a")
+log.write(json.dumps({"who": "docker", "argv": args, "env": dict(os.environ)}) + "\n")
+log.flush()
+if args[0] == "ps":
+    print("c0ffee")
+    sys.exit(0)
+if args[0] in ("stop", "start"):
+    sys.exit(0)
+assert args[0] == "run", args
+volume_dir = os.environ["FAKE_VOLUME_DIR"]
+env = {"PATH": os.environ["FAKE_PATH"], "TMPDIR": os.environ["FAKE_TMPDIR"], "LC_ALL": "C.UTF-8", "WAIT_TRIES": "3"}
+i, entrypoint, interactive = 1, None, False
+while args[i].startswith("-"):
+    flag = args[i]
+    if flag in ("--rm",):
+        i += 1
+    elif flag == "-i":
+        interactive, i = True, i + 1
+    elif flag == "-e":
+        name, eq, value = args[i + 1].partition("=")
+        env[name] = value if eq else os.environ.get(name, "")
+        i += 2
+    elif flag == "--entrypoint":
+        entrypoint, i = args[i + 1], i + 2
+    else:  # --network, -v: the stage network and the backup volume are simulated below
+        i += 2
+image, rest = args[i], args[i + 1:]
+mapped = lambda v: v.replace("/backups", volume_dir)
+env = {k: mapped(v) for k, v in env.items()}
+if env.get("PGHOST") == "postgres":
+    env.update(PGHOST=os.environ["FAKE_PGHOST"], PGPORT=os.environ["FAKE_PGPORT"])
+if env.get("PGUSER") == "postgres":
+    env["PGUSER"] = os.environ["FAKE_PGUSER"]
+argv = [entrypoint, *[mapped(a) for a in rest]]
+log.write(json.dumps({"who": "container", "argv": argv, "env": env}) + "\n")
+log.close()
+done = subprocess.run(argv, env=env, stdin=None if interactive else subprocess.DEVNULL)
+sys.exit(done.returncode)
+'''
+
+
+def _operator_run(command: str, server: RealPostgres, tmp_path: Path, password: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(f"#!{sys.executable}\n{_FAKE_DOCKER}")
+    (tmp_path / "stack-output").write_text(password + "\n")
+    # `pulumi stack output --show-secrets postgresPassword` prints the password (and a line break).
+    (bin_dir / "pulumi").write_text(f"#!/bin/sh\nexec cat {tmp_path / 'stack-output'}\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    container_tmp = tmp_path / "container-tmp"
+    container_tmp.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    result = subprocess.run(
+        ["sh", "-c", command], capture_output=True, text=True, timeout=300, check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE_LOG": str(log), "FAKE_VOLUME_DIR": str(tmp_path / "volume"),
+             "FAKE_PATH": f"{pg_bin_dir()}:/usr/bin:/bin", "FAKE_TMPDIR": str(container_tmp),
+             "FAKE_PGHOST": server.host, "FAKE_PGPORT": str(server.port), "FAKE_PGUSER": server.user},
+    )
+    assert list(container_tmp.iterdir()) == [], "the password file outlived the command"
+    return result, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _operator_commands(stack: str = "prod") -> dict:
+    from components.data_safety import operator_commands
+
+    return operator_commands(name_prefix=f"lobechat-logto-{stack}", image="pgvector/pgvector:pg16", docker_host=None, stack=stack)
+
+
+def test_the_operator_snapshot_and_restore_commands_pipe_the_password_and_show_it_nowhere(empty_pg15, tmp_path):
+    server = empty_pg15
+    chat_data.seed(server, messages=200)
+    before = chat_data.fingerprint(server)
+    (tmp_path / "volume" / ".bin").mkdir(parents=True)
+    (tmp_path / "volume" / ".bin" / "lobechat-logto-backup.sh").write_text(backup_script())
+    commands = _operator_commands()
+
+    snap, calls = _operator_run(commands["snapshotCommand"], server, tmp_path, server.password)
+    assert snap.returncode == 0, snap.stderr
+    name = snapshot_name(snap.stdout)
+    assert name and name.endswith("-manual") and (tmp_path / "volume" / name / "COMPLETE").exists()
+    assert [c["who"] for c in calls] == ["docker", "container"]
+    chat_data.run_sql(server, "lobechat", "DELETE FROM messages")
+
+    restored, restore_calls = _operator_run(commands["restoreCommand"].replace("<snapshot>", name), server, tmp_path, server.password)
+    assert restored.returncode == 0, restored.stderr
+    assert f"restored: {name}" in restored.stdout and chat_data.fingerprint(server) == before
+    # Neither the docker CLI nor the container had the password on its command line or in its environment.
+    # (Booleans: a failing assertion must not print the password.)
+    leaked = [call["who"] for call in calls + restore_calls if server.password in json.dumps(call)]
+    assert leaked == []
+    printed = server.password in snap.stdout + snap.stderr + restored.stdout + restored.stderr
+    assert not printed
+
+
+def test_the_operator_snapshot_without_a_password_on_stdin_refuses_clearly(empty_pg15, tmp_path):
+    (tmp_path / "volume" / ".bin").mkdir(parents=True)
+    (tmp_path / "volume" / ".bin" / "lobechat-logto-backup.sh").write_text(backup_script())
+    result, _ = _operator_run(_operator_commands()["snapshotCommand"], empty_pg15, tmp_path, "")
+    assert result.returncode == 2 and "no password on standard input" in result.stderr
+    assert not any(p.name.endswith("-manual") for p in (tmp_path / "volume").iterdir())
+
+
+def test_a_password_with_colons_and_backslashes_reaches_libpq_intact(empty_pg15, tmp_path):
+    server = empty_pg15
+    password = "Odd:pass\\word:" + server.password[:8]
+    escaped = password.replace("'", "''")
+    assert server.psql("postgres", ["-c", f"CREATE ROLE postgres_op LOGIN SUPERUSER PASSWORD '{escaped}'"]).returncode == 0
+    (tmp_path / "volume" / ".bin").mkdir(parents=True)
+    (tmp_path / "volume" / ".bin" / "lobechat-logto-backup.sh").write_text(backup_script())
+    operator = dataclasses.replace(server, user="postgres_op")
+    result, calls = _operator_run(_operator_commands()["snapshotCommand"], operator, tmp_path, password)
+    assert result.returncode == 0, result.stderr
+    leaked = [c["who"] for c in calls if password in json.dumps(c)]
+    assert leaked == []

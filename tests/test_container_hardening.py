@@ -129,3 +129,57 @@ def test_logto_and_lobechat_connect_as_their_own_roles_with_separate_generated_p
     assert all(p not in str(env) for p in (superuser_password, logto_password, lobechat_password))
     assert roles.is_secret("uploads")
     assert run.depends_on(roles, run.one(CONTAINER, "postgres-ready-wait"))
+
+
+# The containers whose upstream images read their configuration (secrets among it) from the
+# environment only, for as long as they run; every other container gets its secrets as files.
+SECRET_ENV_ALLOWED = {
+    "logto": {"DB_URL"},
+    "lobechat": None,  # its whole environment (one secret): LobeChat reads nothing else
+    "postgres": {"POSTGRES_PASSWORD"},
+    "storage": {"RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"},
+}
+# What the mocks generate for secrets (tests/pulumi_mocks.py fake_value): random secrets, Logto
+# application secrets, webhook keys, storage keys.
+_GENERATED_SECRET = __import__("re").compile(r"(random|client-secret|signing-key|app-secret|key-secret)-[0-9a-f]{6,}")
+
+
+def _secret_variant_configs():
+    from tests.test_front_config import ca_signed_pem
+
+    _, cert, key = ca_signed_pem(["chat.example.com", "auth.example.com"])
+    yield "dev", stack_config("dev"), {}, []
+    yield "staging", stack_config("staging"), {}, []
+    prod = stack_config("prod")
+    front = {k: v for k, v in prod.get(f"{NS}:front", {}).items() if not k.startswith("acme")}
+    prod[f"{NS}:front"] = {**front, "tls": "files"}
+    yield "prod", prod, {f"{NS}:frontTlsCertificate": cert, f"{NS}:frontTlsKey": key}, [key.strip().splitlines()[1]]
+    dev = stack_config("dev")
+    dev[f"{NS}:dataSafety"] = {"postgresMajor": 17, "dataVolume": "lobechat-logto-dev-postgres-data-pg17",
+                               "restoreFrom": "20261201T120000Z-manual"}
+    dev[f"{NS}:backups"] = {"enabled": True}
+    yield "dev", dev, {}, []
+    external = {**stack_config("dev"), f"{NS}:postgres": {"mode": "external"}}
+    yield "dev", external, {
+        f"{NS}:postgresLogtoUrl": "postgresql://logto:ExternalLogtoPassw0rd@db.example.com:5432/logto",
+        f"{NS}:postgresLobechatUrl": "postgresql://lobe:ExternalLobePassw0rd@db.example.com:5432/lobechat",
+    }, ["ExternalLogtoPassw0rd", "ExternalLobePassw0rd"]
+
+
+@pytest.mark.parametrize("variant", range(5))
+def test_no_container_but_the_upstream_long_running_ones_holds_a_secret_in_what_docker_inspect_shows(variant):
+    stack, config, secrets, config_secrets = list(_secret_variant_configs())[variant]
+    run = run_program(stack, config, secrets)
+    found: dict[str, set[str]] = {}
+    for container in run.of_type(CONTAINER):
+        for key in ("envs", "entrypoints", "command", "labels"):
+            for item in container.plain(key) or []:
+                text = str(item)
+                if _GENERATED_SECRET.search(text) or any(s in text for s in config_secrets):
+                    name = text.split("=", 1)[0] if key == "envs" else f"<{key}>"
+                    found.setdefault(container.name, set()).add(name)
+    # Names only (never the values): a failure must not print a secret.
+    unexpected = {c: names for c, names in found.items()
+                  if c not in SECRET_ENV_ALLOWED or (SECRET_ENV_ALLOWED[c] is not None and not names <= SECRET_ENV_ALLOWED[c])}
+    assert unexpected == {}
+    assert "logto" in found and "lobechat" in found  # the scan finds what is there

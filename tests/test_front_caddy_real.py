@@ -281,14 +281,38 @@ def test_certificate_files_from_secret_config_are_served(front_factory, tmp_path
     front = front_factory("prod")
     files = TlsSettings(mode="files", cert_file=str(front.caddy.config_dir / "tls" / "certificate.pem"),
                         key_file=str(front.caddy.config_dir / "tls" / "private-key.pem"))
-    run = front.load(front.upstreams["lobechat"], tls=files, drain_s=0,
-                     extra_env={"FRONT_TLS_CERTIFICATE": cert, "FRONT_TLS_KEY": key})
+    # Delivered as the writer container gets them: 0600 files in FRONT_TLS_DIR, deleted once copied.
+    delivered = tmp_path / "delivered-tls"
+    delivered.mkdir(mode=0o700)
+    for file_name, content in (("certificate.pem", cert), ("private-key.pem", key)):
+        (delivered / file_name).write_text(content)
+        (delivered / file_name).chmod(0o600)
+    run = front.load(front.upstreams["lobechat"], tls=files, drain_s=0, extra_env={"FRONT_TLS_DIR": str(delivered)})
     assert run.returncode == 0, run.output
-    assert key not in run.output and "PRIVATE" not in run.output
+    printed = key in run.output or "PRIVATE" in run.output  # a boolean: a failure must not print the key
+    assert not printed
+    assert list(delivered.iterdir()) == []
     (tmp_path / "test-ca.pem").write_text(ca)
     client = Client("chat.example.com", front.listen.public_https, tls=True, ca_files=[str(tmp_path / "test-ca.pem")])
     assert client.get("/")[2] == b"lobechat-old"
     assert oct((front.caddy.config_dir / "tls" / "private-key.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_missing_certificate_files_leave_the_running_config_alone(front_factory, tmp_path):
+    front = front_factory("prod")
+    assert front.load(front.upstreams["lobechat"], drain_s=0).returncode == 0
+    before = (front.caddy.config_dir / "caddy.json").read_text()
+    delivered = tmp_path / "delivered-tls"
+    delivered.mkdir()
+    (delivered / "private-key.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot-shown\n-----END PRIVATE KEY-----\n")
+    files = TlsSettings(mode="files", cert_file=str(front.caddy.config_dir / "tls" / "certificate.pem"),
+                        key_file=str(front.caddy.config_dir / "tls" / "private-key.pem"))
+    run = front.load(front.upstreams["lobechat"], tls=files, drain_s=0, extra_env={"FRONT_TLS_DIR": str(delivered)})
+    assert run.returncode == 2 and "certificate files were not delivered" in run.output and "not-shown" not in run.output
+    assert list(delivered.iterdir()) == []  # the key that did arrive is deleted too
+    assert (front.caddy.config_dir / "caddy.json").read_text() == before
+    assert not (front.caddy.config_dir / "tls" / "private-key.pem").exists()
+    assert front.client("chat.example.com").get("/")[2] == b"lobechat-old"
 
 
 def test_sign_in_waits_through_a_logto_restart_instead_of_failing(front_factory):

@@ -199,3 +199,32 @@ def test_external_and_none_fronts_declare_no_caddy():
         run = run_program(stack, config)
         assert not [c for c in run.of_type(CONTAINER) if c.name.startswith("front")]
         assert run.one(CONTAINER, "lobechat").delete_before_replace
+
+
+def test_tls_files_reach_the_writers_as_0600_files_not_in_their_environment():
+    from tests.test_front_config import ca_signed_pem
+
+    _, cert, key = ca_signed_pem(["chat.example.com", "auth.example.com"])
+    config = stack_config("prod")
+    front = {k: v for k, v in config.get(f"{NS}:front", {}).items() if not k.startswith("acme")}
+    config[f"{NS}:front"] = {**front, "tls": "files"}
+    run = run_program("prod", config, {f"{NS}:frontTlsCertificate": cert, f"{NS}:frontTlsKey": key})
+    key_body = key.strip().splitlines()[1]
+    for name in ("front-config-base", "front-config"):
+        writer = run.one(CONTAINER, name)
+        shown = " ".join(str(writer.plain(k)) for k in ("envs", "entrypoints", "command", "labels"))
+        leaked = key_body in shown or "PRIVATE KEY" in shown  # a boolean: a failure must not print the key
+        assert not leaked, name
+        assert writer.env()["FRONT_TLS_DIR"] == "/run/lobechat-logto/tls", name
+        uploads = {u["file"]: u for u in writer.plain("uploads")}
+        key_ok = uploads["/run/lobechat-logto/tls/private-key.pem"]["content"] == key.rstrip("\n") + "\n"
+        assert key_ok, name
+        assert uploads["/run/lobechat-logto/tls/certificate.pem"]["content"] == cert.rstrip("\n") + "\n", name
+        assert {u["permissions"] for u in uploads.values()} == {"0600"} and writer.is_secret("uploads"), name
+        assert "tls" in writer_config(run, name)["apps"], name
+
+
+def test_without_tls_files_the_writers_get_no_uploads(run):
+    for name in ("front-config-base", "front-config"):
+        assert not run.one(CONTAINER, name).plain("uploads"), name
+        assert "FRONT_TLS_DIR" not in run.one(CONTAINER, name).env(), name

@@ -1,10 +1,10 @@
 """Logto's troubleshooting list against a real PostgreSQL 15 and the real Logto CLI.
 
-The preflight runs through the real ``psql`` with exactly the arguments and environment its
-container gets (`preflight_arguments`, `preflight_environment`); the seed and the alterations run
-with the real ``@logto/cli`` and the arguments the setup container's npm scripts pass
-(`seed_arguments`, `ALTERATION_ARGUMENTS`); failures go through the same `check_*_exit` as in
-``pulumi up``, on the CLI's real output.
+The preflight runs through the real ``psql`` with exactly the arguments, environment and password file
+its container gets (`preflight_arguments`, `preflight_secret_files`); the setup runs the container's own
+``sh`` script (`setup_script` of `setup_command`: the database URL read from a file that is deleted
+first) with an ``npm`` that runs the real ``@logto/cli`` the way the Logto image's npm scripts do;
+failures go through the same `check_*_exit` as in ``pulumi up``, on the CLI's real output.
 """
 
 from __future__ import annotations
@@ -21,16 +21,20 @@ import pytest
 
 from components.config import LOGTO_IMAGE
 from components.logto_database import (
-    ALTERATION_ARGUMENTS,
     PREFLIGHT_SCRIPT_PATH,
     PREFLIGHT_SQL,
     LogtoDatabaseError,
     check_preflight_exit,
     check_setup_exit,
+    DB_URL_FILE,
+    PGPASS_FILE,
+    PREFLIGHT_ENTRYPOINT,
+    SECRET_DIR_ENV_VAR,
     preflight_arguments,
-    preflight_environment,
+    preflight_secret_files,
     redacted_log_tail,
-    seed_arguments,
+    setup_command,
+    setup_script,
 )
 from tests.prereqs import require_or_skip
 from tests.real_postgres import RealPostgres, missing_postgres_prerequisite, running_postgres
@@ -72,36 +76,77 @@ def new_database(pg: RealPostgres, *, createrole: bool, owner: bool = True) -> t
     return database, user, user_url(pg, user, password, database)
 
 
-def preflight(url: str, *, skip_seed: bool = False) -> subprocess.CompletedProcess[str]:
-    """The preflight container's run: psql, its arguments, its environment, the script at its path."""
+def preflight(url: str, *, skip_seed: bool = False, psql_only: bool = False) -> subprocess.CompletedProcess[str]:
+    """The preflight container's run: its entrypoint, arguments, environment, script and password file.
+
+    ``psql_only``: psql without the entrypoint's wrapper (the script itself deletes the file).
+    """
     with tempfile.TemporaryDirectory() as workdir:
         script = Path(workdir) / "preflight.sql"
         script.write_text(PREFLIGHT_SQL)
+        secret_dir = Path(workdir) / "secrets"
+        secret_dir.mkdir(mode=0o700)
+        environment, files = preflight_secret_files(url, str(secret_dir))
+        for path, content in files.items():
+            Path(path).write_text(content)
+            Path(path).chmod(0o600)
         args = [str(script) if a == PREFLIGHT_SCRIPT_PATH else a for a in preflight_arguments(skip_seed=skip_seed)]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **preflight_environment(url)}
-        return subprocess.run(["/usr/lib/postgresql/15/bin/psql", *args], env=env, capture_output=True, text=True, timeout=60)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environment}
+        env["PATH"] = f"/usr/lib/postgresql/15/bin:{env['PATH']}"
+        entrypoint = ["psql"] if psql_only else PREFLIGHT_ENTRYPOINT
+        result = subprocess.run([*entrypoint, *args], env=env, capture_output=True, text=True, timeout=60)
+        # Whatever the outcome, once psql has run the password file is gone.
+        assert not (secret_dir / PGPASS_FILE).exists(), "the preflight left its password file behind"
+        return result
 
 
 def logs(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def logto_cli(url: str, version: str, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """The real CLI as the setup container runs it (DB_URL and CI=true in the environment)."""
+# `npm run cli ARGS [-- ARGS]` and `npm run alteration ARGS` as the Logto image's root package.json
+# defines them ("cli": "logto", "alteration": "logto db alteration"), with the real CLI. It records
+# whether the URL file still existed and whether DB_URL was set when the CLI started.
+_NPM_SHIM = r"""#!/bin/sh
+[ "$1" = run ] || { echo "npm shim: only 'npm run' is supported" >&2; exit 64; }
+script=$2; shift 2
+case "$script" in
+  cli) ;;
+  alteration) set -- db alteration "$@" ;;
+  *) echo "npm shim: no script $script" >&2; exit 64 ;;
+esac
+for arg do shift; [ "$arg" = "--" ] || set -- "$@" "$arg"; done
+if [ -e "$SHIM_URL_FILE" ]; then echo url-file-present >> "$SHIM_RECORD"; fi
+if [ -n "${DB_URL:-}" ]; then echo db-url-set >> "$SHIM_RECORD"; fi
+exec "$SHIM_NODE" "$SHIM_CLI" "$@"
+"""
+
+
+def setup(url: str, version: str = PINNED, *, external: bool = False, skip_seed: bool = False) -> subprocess.CompletedProcess[str]:
+    """The setup container's run: its sh script, CI=true and the URL file, the real CLI behind npm."""
     node = node_binary()
-    env = {"PATH": f"{node.parent}:/usr/bin:/bin", "HOME": "/tmp", "DB_URL": url, "CI": "true"}
-    with tempfile.TemporaryDirectory(prefix="logto-cli-") as workdir:
-        return subprocess.run([str(node), str(logto_cli_script(version)), *args], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=180)
-
-
-def setup(url: str, version: str = PINNED, *, external: bool = False) -> subprocess.CompletedProcess[str]:
-    """``seed --swe [--encrypt-base-role] && alteration deploy latest``: the setup container's steps."""
-    seeded = logto_cli(url, version, seed_arguments(external_database=external))
-    if seeded.returncode != 0:
-        return seeded
-    altered = logto_cli(url, version, ALTERATION_ARGUMENTS)
-    return subprocess.CompletedProcess(altered.args, altered.returncode, seeded.stdout + altered.stdout, seeded.stderr + altered.stderr)
+    with tempfile.TemporaryDirectory(prefix="logto-setup-") as workdir:
+        work = Path(workdir)
+        (work / "bin").mkdir()
+        (work / "bin" / "npm").write_text(_NPM_SHIM)
+        (work / "bin" / "npm").chmod(0o755)
+        secret_dir = work / "secrets"
+        secret_dir.mkdir(mode=0o700)
+        url_file = secret_dir / DB_URL_FILE
+        url_file.write_text(url)
+        url_file.chmod(0o600)
+        record = work / "record"
+        record.write_text("")
+        env = {"PATH": f"{work / 'bin'}:{node.parent}:/usr/bin:/bin", "HOME": "/tmp", "CI": "true",
+               SECRET_DIR_ENV_VAR: str(secret_dir), "SHIM_NODE": str(node), "SHIM_CLI": str(logto_cli_script(version)),
+               "SHIM_URL_FILE": str(url_file), "SHIM_RECORD": str(record)}
+        script = setup_script(setup_command(external_database=external, skip_seed=skip_seed))
+        result = subprocess.run(["sh", "-c", script], cwd=workdir, env=env, capture_output=True, text=True, timeout=360)
+        calls = record.read_text().split()
+        # Every CLI run had the URL, none saw the file: it was deleted before the first one started.
+        assert "url-file-present" not in calls and not url_file.exists()
+        assert calls.count("db-url-set") == (1 if skip_seed else 2) or result.returncode != 0
+        return result
 
 
 def password_of(url: str) -> str:
@@ -268,3 +313,35 @@ def test_an_unreachable_postgres_is_one_clear_error(pg):
     with pytest.raises(LogtoDatabaseError) as error:
         check_preflight_exit(result.returncode, logs(result), secrets=[url, "NoSuchPassword1"])
     assert "Postgres is unreachable" in str(error.value) and "NoSuchPassword1" not in str(error.value)
+
+
+# --- no secret left in the containers ---------------------------------------------------------------------------
+
+
+def test_the_setup_script_without_its_url_file_stops_with_one_clear_message(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", SECRET_DIR_ENV_VAR: str(tmp_path)}
+    result = subprocess.run(["sh", "-c", setup_script("echo the-cli-ran")], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "the-cli-ran" not in result.stdout
+    assert f"no database URL in {tmp_path}/{DB_URL_FILE}" in result.stderr
+
+
+def test_the_setup_script_deletes_the_url_file_even_when_the_cli_fails(tmp_path):
+    (tmp_path / DB_URL_FILE).write_text("postgresql://logto:NotShownAnywhere1@db:5432/logto")
+    env = {"PATH": "/usr/bin:/bin", SECRET_DIR_ENV_VAR: str(tmp_path)}
+    command = f'test ! -e "{tmp_path}/{DB_URL_FILE}" && test "$DB_URL" = postgresql://logto:NotShownAnywhere1@db:5432/logto && exit 7'
+    result = subprocess.run(["sh", "-c", setup_script(command)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 7 and not (tmp_path / DB_URL_FILE).exists()
+    assert "NotShownAnywhere1" not in result.stdout + result.stderr
+
+
+def test_skip_seed_runs_only_the_alterations_through_the_script(pg):
+    _, _, url = new_database(pg, createrole=True)
+    assert setup(url).returncode == 0
+    result = setup(url, skip_seed=True)
+    assert result.returncode == 0 and "Seeding" not in logs(result)
+
+
+def test_the_preflight_script_itself_deletes_the_password_file_once_connected(pg):
+    # Without the entrypoint's wrapper: the file is gone as soon as psql connected (preflight() checks).
+    _, _, url = new_database(pg, createrole=True)
+    assert preflight(url, psql_only=True).returncode == 0

@@ -394,6 +394,9 @@ def assert_one_shots_log_in(stage: DbStage, run: ProgramRun) -> None:
     for resource in run.of_type(CONTAINER):
         env = resource.env()
         url = env.get("DATABASE_URL") or env.get("DB_URL")
+        for upload in resource.plain("uploads") or []:
+            if str(upload.get("file", "")).endswith("/db-url"):  # the Logto database setup: DB_URL as a file
+                url = str(upload["content"])
         if url is None and env.get("PGUSER") not in (None, "postgres"):
             password = env.get("PGPASSWORD")
             for upload in resource.plain("uploads") or []:

@@ -36,7 +36,7 @@ from components.front.caddy_config import (
     TlsSettings,
     caddy_config_json,
 )
-from components.front.reload import RELOAD_SCRIPT, check_reload_exit
+from components.front.reload import RELOAD_SCRIPT, TLS_DIR_IN_CONTAINER, check_reload_exit
 from components.front.sites import front_sites, public_host_names
 
 CONFIG_FILE = f"{CONFIG_DIR}/caddy.json"
@@ -51,6 +51,11 @@ def start_command(config_file: str = CONFIG_FILE) -> str:
 
 
 START_COMMAND = start_command()
+
+
+def _pem_text(value: str) -> str:
+    """A PEM file's text: ends with one line break."""
+    return value.rstrip("\n") + "\n"
 
 
 def tls_settings(config: StageConfig) -> TlsSettings:
@@ -239,12 +244,19 @@ class CaddyFront(pulumi.ComponentResource):
             ]
         )
         envs: pulumi.Input[list[str]] = plain_env
+        uploads: list[docker.ContainerUploadArgs] = []
         if front.tls == "files" and front.certificate is not None and front.private_key is not None:
-            envs = pulumi.Output.secret(
-                pulumi.Output.all(plain_env, front.certificate, front.private_key).apply(
-                    lambda v: [*v[0], f"FRONT_TLS_CERTIFICATE={v[1]}", f"FRONT_TLS_KEY={v[2]}"]
+            # As files, not in the environment (which `docker inspect` shows): the script copies them
+            # into the config volume and deletes them.
+            envs = plain_env.apply(lambda e: [*e, f"FRONT_TLS_DIR={TLS_DIR_IN_CONTAINER}"])
+            uploads = [
+                docker.ContainerUploadArgs(
+                    file=f"{TLS_DIR_IN_CONTAINER}/{file_name}",
+                    content=pulumi.Output.secret(pulumi.Output.from_input(content).apply(_pem_text)),
+                    permissions="0600",
                 )
-            )
+                for file_name, content in (("certificate.pem", front.certificate), ("private-key.pem", front.private_key))
+            ]
         labels = [
             docker.ContainerLabelArgs(label=CONFIG_HASH_LABEL, value=rendered.apply(lambda r: r["sha256"])),
             docker.ContainerLabelArgs(label="lobechat-logto.role", value=name),
@@ -257,6 +269,7 @@ class CaddyFront(pulumi.ComponentResource):
             image=self.image.image_id,
             entrypoints=["sh", "-c", RELOAD_SCRIPT],
             envs=envs,
+            uploads=uploads or None,
             network_mode=self.container.id.apply(lambda cid: f"container:{cid}"),
             volumes=[docker.ContainerVolumeArgs(volume_name=self.config_volume.name, container_path=CONFIG_DIR)],
             # The image's VOLUME paths: a tmpfs each, so no run leaves anonymous volumes (and what

@@ -3,9 +3,10 @@
 A one-shot container of the Caddy image runs :data:`RELOAD_SCRIPT` inside the Caddy container's network
 namespace (``network_mode: container:<caddy>``), the only place Caddy's admin API (loopback) answers:
 
-1. writes the supplied certificate files (``front.tls: files``) and the new config into the config
-   volume, each through a temporary file and a rename, after ``caddy validate`` accepted the config
-   (a bad config never replaces the good one);
+1. writes the supplied certificate files (``front.tls: files``; uploaded into ``FRONT_TLS_DIR`` with
+   mode 0600 and deleted there once copied) and the new config into the config volume, each through
+   a temporary file and a rename, after ``caddy validate`` accepted the config (a bad config never
+   replaces the good one);
 2. waits until the admin API answers (on the first deployment Caddy starts once the file exists);
 3. ``caddy reload --force``: Caddy starts the new config and lets the old one finish its requests
    (a graceful reload; listeners are kept, so no connection is refused);
@@ -16,12 +17,15 @@ Pulumi deletes a replaced LobeChat container only after every create and update 
 finished, so the old container is stopped after this step: after traffic moved and its requests ended.
 
 Exit codes: 0 done, 2 invalid config, 3 the admin API did not answer, 4 the reload failed.
-The script never prints an environment value (the key in ``FRONT_TLS_KEY`` is secret).
+The script never prints an environment value or a file it was given (the private key is secret).
 """
 
 from __future__ import annotations
 
 from components.logto_bootstrap import readable_container_logs
+
+TLS_DIR_IN_CONTAINER = "/run/lobechat-logto/tls"
+"""Where a writer gets the certificate and key of ``front.tls: files`` (0600; deleted once copied)."""
 
 RELOAD_SCRIPT = r"""
 set -u
@@ -31,10 +35,19 @@ drain="${FRONT_DRAIN_SECONDS:-60}"
 wait_api="${FRONT_WAIT_SECONDS:-120}"
 umask 077
 mkdir -p "$dir" || exit 2
-if [ -n "${FRONT_TLS_CERTIFICATE:-}" ]; then
+if [ -n "${FRONT_TLS_DIR:-}" ]; then
+  # The certificate and key arrive as files (never in the environment, which `docker inspect` shows):
+  # copied into the config volume for Caddy, then deleted here, so the stopped writer holds no key.
   mkdir -p "$dir/tls" &&
-  printf '%s\n' "$FRONT_TLS_CERTIFICATE" > "$dir/tls/certificate.pem.new" &&
-  printf '%s\n' "$FRONT_TLS_KEY" > "$dir/tls/private-key.pem.new" &&
+  cat -- "$FRONT_TLS_DIR/certificate.pem" > "$dir/tls/certificate.pem.new" &&
+  cat -- "$FRONT_TLS_DIR/private-key.pem" > "$dir/tls/private-key.pem.new"
+  copied=$?
+  rm -f -- "$FRONT_TLS_DIR/certificate.pem" "$FRONT_TLS_DIR/private-key.pem"
+  if [ "$copied" -ne 0 ]; then
+    rm -f -- "$dir/tls/certificate.pem.new" "$dir/tls/private-key.pem.new"
+    echo "front: the certificate files were not delivered to $FRONT_TLS_DIR (the running config is unchanged)"
+    exit 2
+  fi
   mv -f "$dir/tls/certificate.pem.new" "$dir/tls/certificate.pem" &&
   mv -f "$dir/tls/private-key.pem.new" "$dir/tls/private-key.pem" || exit 2
 fi
@@ -87,7 +100,7 @@ exit 0
 """
 
 EXIT_MEANINGS = {
-    2: "Caddy refused the generated configuration (the running configuration is unchanged)",
+    2: "Caddy refused the generated configuration, or the certificate files were missing (the running configuration is unchanged)",
     3: "Caddy's admin API did not answer (is the Caddy container running?)",
     4: "caddy reload failed (the running configuration is unchanged)",
 }
