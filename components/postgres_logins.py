@@ -38,11 +38,9 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import pgpass_line, readable_container_logs
-from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE
+from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, SECRET_DIR_ENV_VAR, SECRET_DIR_IN_CONTAINER, roles_environment
 
 SCRIPT_PATH_IN_CONTAINER = "/postgres-logins-retire.sql"
-SECRET_DIR_IN_CONTAINER = "/run/lobechat-logto"
-SECRET_DIR_ENV_VAR = "POSTGRES_ROLES_SECRET_DIR"
 SQL_HASH_LABEL = "lobechat-logto.postgres-logins-sql-sha256"
 SECRET_FILES = ("superuser-password", "pgpass")
 
@@ -148,12 +146,8 @@ def retire_secret_files(superuser_password: str, secret_dir: str = SECRET_DIR_IN
 
 
 def retire_environment(host: str, superuser: str, secret_dir: str = SECRET_DIR_IN_CONTAINER, port: int = 5432) -> dict[str, str]:
-    """Where to connect and where the secret files are; no secret."""
-    return {
-        "PGHOST": host, "PGPORT": str(port), "PGUSER": superuser, "PGDATABASE": "postgres",
-        "PGPASSFILE": f"{secret_dir}/pgpass", "PGCONNECT_TIMEOUT": "15", "PGAPPNAME": "lobechat-logto-logins",
-        SECRET_DIR_ENV_VAR: secret_dir,
-    }
+    """Where to connect and where the secret files are; no secret (the roles step's, under its own name)."""
+    return roles_environment(host, superuser, secret_dir, port, application_name="lobechat-logto-logins")
 
 
 def check_retire_exit(exit_code: int | None, logs: str | None, *, urn: str = "") -> None:

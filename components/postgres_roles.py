@@ -218,8 +218,13 @@ def roles_secret_files(
     }
 
 
-def roles_environment(host: str, superuser: str, secret_dir: str = SECRET_DIR_IN_CONTAINER, port: int = 5432) -> dict[str, str]:
-    """The container's environment: where to connect, where the secret files are; no secret."""
+def roles_environment(
+    host: str, superuser: str, secret_dir: str = SECRET_DIR_IN_CONTAINER, port: int = 5432,
+    *, application_name: str = "lobechat-logto-roles",
+) -> dict[str, str]:
+    """A superuser psql step's environment: where to connect, where the secret files are; no secret.
+
+    The roles step's, and (with its own ``application_name``) the login retirement's."""
     return {
         "PGHOST": host,
         "PGPORT": str(port),
@@ -227,7 +232,7 @@ def roles_environment(host: str, superuser: str, secret_dir: str = SECRET_DIR_IN
         "PGDATABASE": "postgres",
         "PGPASSFILE": f"{secret_dir}/pgpass",
         "PGCONNECT_TIMEOUT": "15",
-        "PGAPPNAME": "lobechat-logto-roles",
+        "PGAPPNAME": application_name,
         SECRET_DIR_ENV_VAR: secret_dir,
     }
 
