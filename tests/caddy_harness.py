@@ -37,6 +37,7 @@ from cryptography.x509 import DNSName
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from components.front.caddy import start_command
+from tests.ports import reserve_port
 from components.front.reload import RELOAD_SCRIPT
 
 PROCESS_LIMIT_S = 180
@@ -82,23 +83,9 @@ def shell_tools(directory: Path) -> Path:
     return directory
 
 
-_handed_out: set[int] = set()
-
-
 def free_port() -> int:
-    """A free port on 127.0.0.1 not handed out before in this process.
-
-    The kernel may give the same ephemeral port to two consecutive binds once the first socket is
-    closed; a front listening on two of them would fail with "listener address repeated".
-    """
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("no free port on 127.0.0.1 that was not handed out already")
+    """A free port on 127.0.0.1 for Caddy's listeners and admin API (see :mod:`tests.ports`)."""
+    return reserve_port()
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:

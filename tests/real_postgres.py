@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for tests that need the real thing.
 
 `running_postgres()` creates a cluster with ``initdb`` in a fresh temporary directory, starts it on
-127.0.0.1 with an ephemeral port and its Unix socket inside that directory (never the system's
+127.0.0.1 on a port from `tests.ports` (outside the ephemeral range) and its Unix socket inside that directory (never the system's
 5432 or /var/run/postgresql), yields a `RealPostgres` handle, and on exit stops the server with
 ``pg_ctl stop -m immediate`` and deletes the directory. Every step is bounded in time, and a watchdog stops the server and deletes the directory if the
 test process dies without cleaning up (killed, for example).
@@ -22,13 +22,13 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+from tests.ports import reserve_port
 
 DEFAULT_PG_BIN_DIR = "/usr/lib/postgresql/15/bin"
 # The unprivileged account the server runs as when the tests run as root.
@@ -161,12 +161,6 @@ class RealPostgres:
         )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _as_server_user(command: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", SERVER_OS_USER, "--", *command]
@@ -261,7 +255,7 @@ def running_postgres(bin_dir: Path | None = None, client_bin_dir: Path | None = 
             raise RuntimeError(f"initdb failed (exit {init.returncode}): {init.stderr.strip()[-2000:]}")
 
         for _ in range(_START_ATTEMPTS):
-            port = _free_port()
+            port = reserve_port()
             # Durability settings off: a test cluster is thrown away, and fsync dominates seeding time.
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} "

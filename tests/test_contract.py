@@ -17,7 +17,6 @@ import datetime as dt
 import hmac
 import json
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from tests.logto_standin.client import fetch_token, tamper_signature
 from tests.logto_standin.contract_files import contract_dir, openapi_spec_path
 from tests.logto_standin.webhooks import SIGNATURE_HEADER, encode_payload
 from tests.prereqs import require_or_skip
+from tests.ports import closed_port
 
 CONTRACT_DIR = contract_dir()
 FLOW_FILES = sorted(CONTRACT_DIR.glob("0*.json")) if CONTRACT_DIR.is_dir() else []
@@ -135,10 +135,7 @@ def _jwt_claims(token: str) -> dict[str, Any] | None:
 
 def _closed_port_base() -> str:
     """A local origin where nothing listens (the recording's "receiver port closed")."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 class ContractReplay:

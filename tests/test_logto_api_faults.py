@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from components.logto_api import (
 )
 from components.logto_api import transport as transport_module
 from tests.logto_standin import LogtoStandIn
+from tests.ports import closed_port
 
 REDIRECT = "http://lobe.localhost:3210/api/auth/callback/logto"
 
@@ -134,9 +134,7 @@ def test_wrong_resource_indicator_explains_self_hosted_indicator(logto: LogtoSta
 
 
 def test_connection_refused_names_the_url(sleeps: list[float]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     # Nothing listens on the port any more: every attempt is refused before anything is sent.
     api = ManagementApi(LogtoConnection(f"http://127.0.0.1:{port}", "id", "secret-xyz", max_attempts=3))
     with pytest.raises(LogtoConnectionError) as info:

@@ -39,6 +39,7 @@ from components.logto_database import (
 from tests.prereqs import require_or_skip
 from tests.real_postgres import RealPostgres, missing_postgres_prerequisite, running_postgres
 from tests.test_logto_bootstrap_sql import logto_cli_script, node_binary
+from tests.ports import closed_port
 
 pytestmark = pytest.mark.realdb
 
@@ -303,10 +304,7 @@ def test_skip_seed_lets_a_user_without_createrole_run_a_database_seeded_by_an_ad
 
 
 def test_an_unreachable_postgres_is_one_clear_error(pg):
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = closed_port()
     url = user_url(pg, "nobody", "NoSuchPassword1", "logto", port=port)
     result = preflight(url)
     assert result.returncode == 2

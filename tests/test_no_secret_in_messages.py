@@ -9,7 +9,6 @@ refused connections, Retry-After), and must appear in no exception text, repr, o
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from components.postgres_roles import check_roles_exit
 from components.postgres_url import libpq_environment
 from tests.logto_standin import LogtoStandIn
 from tests.provider_inputs import connection_props
+from tests.ports import closed_port
 
 SENTINEL = "Sx7QsentinelSECRETvalue42"
 DEV = {
@@ -144,10 +144,7 @@ def test_management_api_errors_never_hold_a_secret(logto: LogtoStandIn, no_sleep
 def test_wrong_client_secret_and_unreachable_logto_never_show_the_secret(logto: LogtoStandIn, no_sleep: None,
                                                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    for endpoint in (logto.endpoint, f"http://127.0.0.1:{closed_port}"):
+    for endpoint in (logto.endpoint, f"http://127.0.0.1:{closed_port()}"):
         api = ManagementApi(LogtoConnection(endpoint, logto.m2m_client_id, SENTINEL, max_attempts=2))
         with pytest.raises(LogtoError) as info:
             api.applications.list()

@@ -25,6 +25,7 @@ from tests.prereqs import require_or_skip
 from tests.pulumi_mocks import CONTAINER, RecordingMocks, run_program, stack_config
 from tests.test_program_against_standin import failing_run_quietly
 from tests.real_postgres import missing_postgres_prerequisite, pg_bin_dir, running_postgres
+from tests.ports import closed_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "S3cretValueNeverShown0123456789"
@@ -152,11 +153,7 @@ def test_http_probe_gives_up_after_its_timeout_with_the_last_answer(http_server)
 
 
 def unused_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return closed_port()
 
 
 def test_http_probe_reports_a_refused_connection():

