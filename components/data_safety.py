@@ -37,6 +37,7 @@ from components.config.data_safety import DataSafetyConfig
 from components.container_labels import select_ids
 from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import SECRET_DIR_IN_CONTAINER, pgpass_line, readable_container_logs
+from components.one_shot import one_shot_container, replace_target
 from components.stage_record import StageRecord, orphan_warning
 
 SNAPSHOT_TRIGGER_LABEL = "lobechat-logto.snapshot-trigger"
@@ -56,7 +57,7 @@ def check_step_exit(step: str, exit_code: int | None, logs: str | None, urn: str
     if exit_code == 0:
         return output
     meaning = {2: "it refused", 3: "a tool failed"}.get(exit_code or -1, "unexpected exit code")
-    target = f"'{urn}'" if urn else "<its URN (pulumi stack --show-urns)>"
+    target = replace_target(urn, f"the {step} step")
     raise DataSafetyError(
         f"the {step} step exited with code {exit_code} ({meaning}); nothing after it was changed.\n"
         f"It said:\n{output or '(no output)'}\n"
@@ -107,21 +108,16 @@ def _one_shot(
     if copy_script:
         # A copy on the backup volume: the README's snapshot and restore commands run it from there.
         run = f"mkdir -p {BACKUP_MOUNT}/.bin && cp {SCRIPT_PATH_IN_CONTAINER} {_SCRIPT_COPY} && {run}"
-    return docker.Container(
+    return one_shot_container(
         name,
         image=image,
         entrypoints=["sh", "-c", run],
         envs=envs,
         uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()), pgpass_upload(password)],
-        labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in {SCRIPT_HASH_LABEL: backup_script_sha256(), **labels}.items()],
-        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
+        labels={SCRIPT_HASH_LABEL: backup_script_sha256(), **labels},
+        network_name=network_name,
         volumes=volumes,
-        security_opts=SECURITY_OPTS,
-        memory=memory_mb,
-        attach=True,
-        logs=True,
-        must_run=False,
-        restart="no",
+        memory_mb=memory_mb,
         opts=opts,
     )
 

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_docker as docker
 
-from components.hardening import SECURITY_OPTS
+from components.one_shot import ROLE_LABEL, one_shot_container, replace_target, secret_file_uploads
 from components.postgres_url import libpq_environment
 
 MANAGEMENT_ROLE_NAME = "Logto Management API access"
@@ -461,7 +461,7 @@ def check_bootstrap_exit(
     output = readable_container_logs(logs) or "(no output)"
     # The failed container stays in the state with its exit code, so a plain `pulumi up` would not
     # run it again: say how to.
-    target = f"'{urn}'" if urn else "<URN of the bootstrap container (pulumi stack --show-urns)>"
+    target = replace_target(urn, "the bootstrap container")
     raise LogtoBootstrapError(
         f"the Logto bootstrap (psql) exited with code {exit_code}{where}: {meaning}.\n"
         f"psql said:\n{output}\n"
@@ -512,14 +512,10 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
             lambda values: bootstrap_secret_files(values[0], values[1])
         )
         environment = pulumi.Output.secret(prepared.apply(lambda result: _env_list(result[0])))
-        secret_files = [
-            docker.ContainerUploadArgs(
-                file=path,
-                content=pulumi.Output.secret(prepared.apply(lambda result, path=path: result[1][path])),
-                permissions="0600",
-            )
-            for path in (f"{SECRET_DIR_IN_CONTAINER}/pgpass", f"{SECRET_DIR_IN_CONTAINER}/app-secret")
-        ]
+        secret_files = secret_file_uploads(
+            prepared.apply(lambda result: result[1]),
+            [f"{SECRET_DIR_IN_CONTAINER}/pgpass", f"{SECRET_DIR_IN_CONTAINER}/app-secret"],
+        )
         # Generation 0 (no secret_name): the legacy column, with exactly the command and script of
         # before rotation existed. A rotated generation: the named secret `secret_name`.
         def arguments(named: tuple[str | None, int | None]) -> list[str]:
@@ -539,24 +535,16 @@ class ManagementCredentialBootstrap(pulumi.ComponentResource):
         # The component's own depends_on does not hold back its children: pass it on, so the
         # container starts only after Logto is healthy.
         depends_on = opts.depends_on if opts is not None else None
-        self.container = docker.Container(
+        self.container = one_shot_container(
             f"{name}-psql",
             image=image,
             entrypoints=["psql"],
             command=command,
             envs=environment,
             uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=script), *secret_files],
-            labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=script_sha),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-bootstrap"),
-            ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
-            security_opts=SECURITY_OPTS,
-            memory=memory_mb,
+            labels={SQL_HASH_LABEL: script_sha, ROLE_LABEL: "logto-bootstrap"},
+            network_name=network_name,
+            memory_mb=memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
 

@@ -43,7 +43,7 @@ from urllib.parse import unquote, urlsplit
 import pulumi
 import pulumi_docker as docker
 
-from components.hardening import SECURITY_OPTS
+from components.one_shot import ROLE_LABEL, one_shot_container, secret_file_uploads
 from components.logto_bootstrap import pgpass_line, readable_container_logs
 from components.postgres_url import libpq_environment
 
@@ -312,7 +312,7 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
         prepared = url.apply(preflight_secret_files)
         pgpass_path = f"{SECRET_DIR_IN_CONTAINER}/{PGPASS_FILE}"
         db_url_path = f"{SECRET_DIR_IN_CONTAINER}/{DB_URL_FILE}"
-        self.preflight = docker.Container(
+        self.preflight = one_shot_container(
             f"{name}-preflight",
             image=psql_image,
             entrypoints=PREFLIGHT_ENTRYPOINT,
@@ -321,28 +321,22 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
             envs=pulumi.Output.secret(prepared.apply(lambda r: [f"{k}={v}" for k, v in r[0].items()])),
             uploads=[
                 docker.ContainerUploadArgs(file=PREFLIGHT_SCRIPT_PATH, content=PREFLIGHT_SQL),
-                docker.ContainerUploadArgs(
-                    file=pgpass_path,
-                    content=pulumi.Output.secret(prepared.apply(lambda r: r[1][pgpass_path])),
-                    permissions="0600",
-                ),
+                *secret_file_uploads(prepared.apply(lambda r: r[1]), [pgpass_path]),
             ],
-            labels=[
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-preflight"),
-                docker.ContainerLabelArgs(label="lobechat-logto.preflight-sql-sha256", value=script_hash),
+            labels={
+                ROLE_LABEL: "logto-preflight",
+                "lobechat-logto.preflight-sql-sha256": script_hash,
                 # A new Logto image re-runs the preflight, and so the setup after it.
-                docker.ContainerLabelArgs(label="lobechat-logto.logto-image", value=logto_image),
-            ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            attach=True, logs=True, must_run=False, restart="no",
-            security_opts=SECURITY_OPTS, memory=256,
+                "lobechat-logto.logto-image": logto_image,
+            },
+            network_name=network_name,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         preflight_ok = pulumi.Output.all(self.preflight.exit_code, self.preflight.container_logs, url, self.preflight.urn).apply(
             lambda v: check_preflight_exit(v[0], v[1], secrets=_secrets_of(v[2]), urn=v[3] or "")
         )
         command = setup_command(external_database=external_database, skip_seed=skip_seed)
-        self.setup = docker.Container(
+        self.setup = one_shot_container(
             f"{name}-setup",
             image=logto_image,
             entrypoints=["sh", "-c", setup_script(command)],
@@ -352,11 +346,10 @@ class LogtoDatabaseSetup(pulumi.ComponentResource):
                 preflight_ok.apply(lambda _: ["CI=true", f"{SECRET_DIR_ENV_VAR}={SECRET_DIR_IN_CONTAINER}"])
             ),
             uploads=[docker.ContainerUploadArgs(file=db_url_path, content=url, permissions="0600")],
-            labels=[docker.ContainerLabelArgs(label="lobechat-logto.role", value="logto-database-setup")],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            attach=True, logs=True, must_run=False, restart="no",
+            labels={ROLE_LABEL: "logto-database-setup"},
+            network_name=network_name,
             # The seed runs Logto's CLI (Node): the Logto container's default limit.
-            security_opts=SECURITY_OPTS, memory=1024,
+            memory_mb=1024,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.preflight]),
         )
         self.ready = pulumi.Output.all(self.setup.exit_code, self.setup.container_logs, url, self.setup.urn).apply(

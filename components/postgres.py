@@ -19,6 +19,7 @@ from components.config import PostgresConfig
 from components.data_safety import STOP_GRACE_SECONDS, SCRIPT_HASH_LABEL, check_step_exit, connection_env, pgpass_upload
 from components.generated_secrets import ALPHANUMERIC, RandomSecret
 from components.hardening import SECURITY_OPTS
+from components.one_shot import ROLE_LABEL, one_shot_container
 from components.postgres_logins import PostgresLoginRetirement
 from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, PostgresRoles, login_role, role_database_url
 
@@ -276,24 +277,16 @@ class PostgresServer(pulumi.ComponentResource):
                 ]
             )
         )
-        self.volume_check = docker.Container(
+        self.volume_check = one_shot_container(
             f"{resource_name}-volume-check",
             image=self.image.image_id,
             entrypoints=["sh", SCRIPT_PATH_IN_CONTAINER, "check-volume"],
             envs=envs,
             uploads=[docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=backup_script()), pgpass_upload(self.password)],
-            labels=[
-                docker.ContainerLabelArgs(label=SCRIPT_HASH_LABEL, value=backup_script_sha256()),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="volume-check"),
-            ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
+            labels={SCRIPT_HASH_LABEL: backup_script_sha256(), ROLE_LABEL: "volume-check"},
+            network_name=network_name,
             volumes=[docker.ContainerVolumeArgs(volume_name=self.volume.name, container_path="/data")],
-            security_opts=SECURITY_OPTS,
-            memory=self._one_shot_memory_mb,
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
+            memory_mb=self._one_shot_memory_mb,
             # Side by side with the snapshot (it only reads the volume); both come before the container.
             opts=pulumi.ResourceOptions(parent=self),
         )

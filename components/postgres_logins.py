@@ -36,9 +36,9 @@ import pulumi
 import pulumi_docker as docker
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import pgpass_line, readable_container_logs
-from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, SECRET_DIR_ENV_VAR, SECRET_DIR_IN_CONTAINER, roles_environment
+from components.one_shot import ROLE_LABEL, one_shot_container, replace_target, secret_file_uploads
+from components.postgres_roles import LOBECHAT_ROLE, LOGTO_ROLE, SECRET_DIR_IN_CONTAINER, roles_environment
 
 SCRIPT_PATH_IN_CONTAINER = "/postgres-logins-retire.sql"
 SQL_HASH_LABEL = "lobechat-logto.postgres-logins-sql-sha256"
@@ -154,7 +154,7 @@ def check_retire_exit(exit_code: int | None, logs: str | None, *, urn: str = "")
     """Raise `PostgresLoginsError` unless the retirement container exited 0."""
     if exit_code == 0:
         return
-    target = f"'{urn}'" if urn else "<URN of the logins container (pulumi stack --show-urns)>"
+    target = replace_target(urn, "the logins container")
     output = readable_container_logs(logs) or "(no output)"
     raise PostgresLoginsError(
         f"the Postgres login retirement step (psql) exited with code {exit_code}; the stage keeps working on "
@@ -187,26 +187,19 @@ class PostgresLoginRetirement(pulumi.ComponentResource):
             lambda v: retire_sql(int(v[0] or 0), int(v[1] or 0), int(v[2] or 0))
         )
         files = pulumi.Output.from_input(superuser_password).apply(retire_secret_files)
-        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=script)]
-        for file_name in SECRET_FILES:
-            path = f"{SECRET_DIR_IN_CONTAINER}/{file_name}"
-            uploads.append(docker.ContainerUploadArgs(
-                file=path, content=pulumi.Output.secret(files.apply(lambda f, path=path: f[path])), permissions="0600",
-            ))
-        self.container = docker.Container(
+        self.container = one_shot_container(
             f"{name}-psql",
             image=image,
             entrypoints=["psql"],
             command=["--no-psqlrc", "--file", SCRIPT_PATH_IN_CONTAINER],
             envs=[f"{k}={v}" for k, v in retire_environment(host, superuser).items()],
-            uploads=uploads,
-            labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest())),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-logins"),
+            uploads=[
+                docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=script),
+                *secret_file_uploads(files, [f"{SECRET_DIR_IN_CONTAINER}/{file_name}" for file_name in SECRET_FILES]),
             ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            attach=True, logs=True, must_run=False, restart="no",
-            security_opts=SECURITY_OPTS, memory=memory_mb,
+            labels={SQL_HASH_LABEL: script.apply(lambda s: hashlib.sha256(s.encode()).hexdigest()), ROLE_LABEL: "postgres-logins"},
+            network_name=network_name,
+            memory_mb=memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         self.done = pulumi.Output.all(self.container.exit_code, self.container.container_logs, self.container.urn).apply(

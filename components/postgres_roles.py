@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_docker as docker
 
-from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import pgpass_line, readable_container_logs
+from components.one_shot import ROLE_LABEL, one_shot_container, replace_target, secret_file_uploads
 
 LOBECHAT_ROLE = "lobechat"
 LOGTO_ROLE = "logto"
@@ -241,7 +240,7 @@ def check_roles_exit(exit_code: int | None, logs: str | None, *, urn: str = "") 
     """Raise `PostgresRolesError` unless the roles container exited 0."""
     if exit_code == 0:
         return
-    target = f"'{urn}'" if urn else "<URN of the roles container (pulumi stack --show-urns)>"
+    target = replace_target(urn, "the roles container")
     output = readable_container_logs(logs) or "(no output)"
     raise PostgresRolesError(
         f"the Postgres roles step (psql) exited with code {exit_code}.\npsql said:\n{output}\n"
@@ -281,35 +280,19 @@ class PostgresRoles(pulumi.ComponentResource):
         )
         # Generation 0: the script every stage ran before rotation (no change); N: also the logins of N.
         number = pulumi.Output.from_input(generation).apply(lambda g: int(g or 0))
-        uploads: list[Any] = [docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=number.apply(roles_sql))]
-        for file_name in SECRET_FILES:
-            path = f"{SECRET_DIR_IN_CONTAINER}/{file_name}"
-            uploads.append(
-                docker.ContainerUploadArgs(
-                    file=path,
-                    content=pulumi.Output.secret(files.apply(lambda f, path=path: f[path])),
-                    permissions="0600",
-                )
-            )
-        environment = [f"{k}={v}" for k, v in roles_environment(host, superuser).items()]
-        self.container = docker.Container(
+        self.container = one_shot_container(
             f"{name}-psql",
             image=image,
             entrypoints=["psql"],
             command=["--no-psqlrc", "--file", SCRIPT_PATH_IN_CONTAINER],
-            envs=environment,
-            uploads=uploads,
-            labels=[
-                docker.ContainerLabelArgs(label=SQL_HASH_LABEL, value=number.apply(roles_sql_sha256)),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="postgres-roles"),
+            envs=[f"{k}={v}" for k, v in roles_environment(host, superuser).items()],
+            uploads=[
+                docker.ContainerUploadArgs(file=SCRIPT_PATH_IN_CONTAINER, content=number.apply(roles_sql)),
+                *secret_file_uploads(files, [f"{SECRET_DIR_IN_CONTAINER}/{file_name}" for file_name in SECRET_FILES]),
             ],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
-            security_opts=SECURITY_OPTS,
-            memory=memory_mb,
+            labels={SQL_HASH_LABEL: number.apply(roles_sql_sha256), ROLE_LABEL: "postgres-roles"},
+            network_name=network_name,
+            memory_mb=memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
         outcome = pulumi.Output.all(self.container.exit_code, self.container.container_logs, self.container.urn).apply(

@@ -34,7 +34,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from components.hardening import SECURITY_OPTS
+from components.one_shot import ROLE_LABEL, one_shot_container
 
 POLL_SECONDS = 0.25
 """How often a readiness wait probes (the delay between "ready" and "noticed" is at most this)."""
@@ -168,21 +168,13 @@ class ReadinessWait(pulumi.ComponentResource):
         super().__init__("lobechat-logto:readiness:ReadinessWait", name, None, opts)
         # ``probe(host)`` -> ReadinessProbe, so the host can be the target's (output) name.
         spec = target.name.apply(lambda host: probe(host))
-        self.container = docker.Container(
+        self.container = one_shot_container(
             f"{name}-wait",
             image=spec.apply(lambda p: p.image),
             entrypoints=spec.apply(lambda p: list(p.entrypoint)),
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
-            labels=[
-                docker.ContainerLabelArgs(label=WAITS_FOR_LABEL, value=target.id),
-                docker.ContainerLabelArgs(label="lobechat-logto.role", value="readiness-wait"),
-            ],
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
-            security_opts=SECURITY_OPTS,
-            memory=memory_mb,
+            network_name=network_name,
+            labels={WAITS_FOR_LABEL: target.id, ROLE_LABEL: "readiness-wait"},
+            memory_mb=memory_mb,
             opts=pulumi.ResourceOptions(parent=self),
         )
         timeout_seconds = spec.apply(lambda p: p.timeout_seconds)

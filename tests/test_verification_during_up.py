@@ -96,6 +96,9 @@ def test_the_probe_runs_lobechats_image_on_the_stage_network_after_lobechat():
         assert networks == [n["name"] for n in lobechat.plain("networksAdvanced")]
         assert probe.plain("attach") is True and probe.plain("mustRun") is False
         assert run.depends_on(probe, lobechat)
+        # Hardened and bounded like every container (it had neither until the one-shot helper).
+        assert probe.plain("securityOpts") == ["no-new-privileges:true"]
+        assert probe.plain("memory") == 256 and probe.plain("restart") == "no"
 
 
 def test_a_failed_check_fails_up_with_the_list_and_no_secret():

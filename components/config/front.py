@@ -89,7 +89,7 @@ def read_front(
             problems.add(f"front.{name}", f"only applies when front.mode is \"caddy\" (it is \"{mode}\"); remove it")
         for key in ("frontTlsCertificate", "frontTlsKey"):
             if source.get_secret(key) is not None:
-                problems.add(key, f"only applies when front.mode is \"caddy\" and front.tls is \"files\"; remove it")
+                problems.add(key, "only applies when front.mode is \"caddy\" and front.tls is \"files\"; remove it")
         return FrontConfig(mode=mode)
 
     if proxy_on_docker_host:

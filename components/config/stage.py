@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from typing import TYPE_CHECKING
-
 import pulumi
 
 from components.config.logto_database import LogtoDatabaseConfig

@@ -25,6 +25,7 @@ import pulumi_docker as docker
 
 from components.config import LOBECHAT_CONTAINER_PORT, StageConfig
 from components.hardening import SECURITY_OPTS
+from components.one_shot import ROLE_LABEL, one_shot_container
 from components.front.caddy_config import (
     ADMIN_LISTEN,
     CONFIG_DIR,
@@ -257,31 +258,27 @@ class CaddyFront(pulumi.ComponentResource):
                 )
                 for file_name, content in (("certificate.pem", front.certificate), ("private-key.pem", front.private_key))
             ]
-        labels = [
-            docker.ContainerLabelArgs(label=CONFIG_HASH_LABEL, value=rendered.apply(lambda r: r["sha256"])),
-            docker.ContainerLabelArgs(label="lobechat-logto.role", value=name),
-        ]
+        labels: dict[str, pulumi.Input[str]] = {
+            CONFIG_HASH_LABEL: rendered.apply(lambda r: r["sha256"]),
+            ROLE_LABEL: name,
+        }
         if previous is not None:
             # Whenever the base config is loaded again, the final one is loaded after it.
-            labels.append(docker.ContainerLabelArgs(label="lobechat-logto.after", value=previous.done))
-        container = docker.Container(
+            labels["lobechat-logto.after"] = previous.done
+        container = one_shot_container(
             name,
             image=self.image.image_id,
             entrypoints=["sh", "-c", RELOAD_SCRIPT],
             envs=envs,
             uploads=uploads or None,
+            network_name=None,
             network_mode=self.container.id.apply(lambda cid: f"container:{cid}"),
             volumes=[docker.ContainerVolumeArgs(volume_name=self.config_volume.name, container_path=CONFIG_DIR)],
             # The image's VOLUME paths: a tmpfs each, so no run leaves anonymous volumes (and what
             # `caddy validate` provisions there, e.g. an internal CA, is thrown away).
             tmpfs={"/data": "rw,size=4m", "/config": "rw,size=1m"},
             labels=labels,
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
-            security_opts=SECURITY_OPTS,
-            memory=self._one_shot_memory_mb,
+            memory_mb=self._one_shot_memory_mb,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[self.container, *depends_on, *([previous.container] if previous else [])]
             ),

@@ -23,6 +23,7 @@ The script never prints an environment value or a file it was given (the private
 from __future__ import annotations
 
 from components.logto_bootstrap import readable_container_logs
+from components.one_shot import replace_target
 
 TLS_DIR_IN_CONTAINER = "/run/lobechat-logto/tls"
 """Where a writer gets the certificate and key of ``front.tls: files`` (0600; deleted once copied)."""
@@ -121,7 +122,7 @@ def check_reload_exit(exit_code: int | None, logs: str | None, *, container: str
         )
     meaning = EXIT_MEANINGS.get(exit_code, "unexpected exit code")
     output = readable_container_logs(logs) or "(no output)"
-    target = f"'{urn}'" if urn else "<URN of the config writer (pulumi stack --show-urns)>"
+    target = replace_target(urn, "the config writer")
     raise FrontReloadError(
         f"the front's config writer exited with code {exit_code}{where}: {meaning}.\n{output}\n"
         f"Fix the cause, then run it again with: pulumi up --replace {target}"

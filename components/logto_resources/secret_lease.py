@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
-from components.logto_api import DEFAULT_SECRET_NAME, LogtoAuthenticationError, LogtoNotFoundError, ManagementApi
+from components.logto_api import LogtoAuthenticationError, LogtoNotFoundError, ManagementApi
 
 from . import listing_cache
 from .connection import (

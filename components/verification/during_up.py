@@ -22,12 +22,13 @@ import pulumi_docker as docker
 
 from components.config.verification import VerificationConfig
 from components.network import host_gateway_entries
+from components.one_shot import ROLE_LABEL, one_shot_container
 from components.verification.checks import run_verification
 from components.verification.probe import NODE_IN_LOBECHAT_IMAGE, parse_probe_output, probe_command
 from components.verification.report import VerificationFailed
 from components.verification.target import from_stack_outputs
 
-PROBE_ROLE_LABEL = "lobechat-logto.role"
+PROBE_ROLE_LABEL = ROLE_LABEL
 PROBE_ROLE = "issuer-probe"
 PROBE_TARGET_LABEL = "lobechat-logto.probe-target"
 
@@ -49,25 +50,21 @@ class IssuerProbe(pulumi.ComponentResource):
         discovery_url: str,
         rerun_when: pulumi.Input[str],
         proxied_host_names: Sequence[str] = (),
+        memory_mb: int = 256,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lobechat-logto:verification:IssuerProbe", name, None, opts)
         depends_on = opts.depends_on if opts is not None else None
-        self.container = docker.Container(
+        # Hardened and bounded like every one-shot step (it had neither before; node's fetch needs little).
+        self.container = one_shot_container(
             f"{name}-run",
             image=image,
             entrypoints=[NODE_IN_LOBECHAT_IMAGE],
             command=probe_command(discovery_url),
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network_name)],
+            network_name=network_name,
             hosts=host_gateway_entries(proxied_host_names),
-            labels=[
-                docker.ContainerLabelArgs(label=PROBE_ROLE_LABEL, value=PROBE_ROLE),
-                docker.ContainerLabelArgs(label=PROBE_TARGET_LABEL, value=rerun_when),
-            ],
-            attach=True,
-            logs=True,
-            must_run=False,
-            restart="no",
+            labels={PROBE_ROLE_LABEL: PROBE_ROLE, PROBE_TARGET_LABEL: rerun_when},
+            memory_mb=memory_mb,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
         self.logs = self.container.container_logs
@@ -217,6 +214,7 @@ def stage_verification(
             discovery_url=config.logto.issuer + "/.well-known/openid-configuration",
             rerun_when=lobechat_container.id,
             proxied_host_names=config.proxied_host_names,
+            memory_mb=config.memory_limits.one_shot,
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[lobechat_container]),
         )
     return verify_after_up(
