@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import requests
 
+from . import tls
 from .errors import LogtoConnectionError
 
 log = logging.getLogger("lobechat-logto.readiness")
@@ -41,8 +42,9 @@ PROGRESS: list[Progress] = [_report]
 def _status(session: requests.Session, url: str, timeout: float) -> tuple[bool, str]:
     try:
         response = session.get(url, timeout=timeout, allow_redirects=False)
-    except requests.exceptions.ConnectionError:
-        return False, "connection refused or reset"
+    except requests.exceptions.ConnectionError as exc:
+        handshake = tls.handshake_failure(exc)
+        return False, f"TLS handshake failed ({handshake})" if handshake else "connection refused or reset"
     except requests.exceptions.Timeout:
         return False, "no answer"
     if response.status_code in (200, 204):
@@ -85,7 +87,9 @@ def wait_until_ready(
             return True
     raise LogtoConnectionError(
         f"Logto did not become ready within {timeout:.0f} s (last answer of /api/status: {last}).",
+        method="GET",
         url=url,
-        hint="Is the Logto container running or restarting in a loop (`docker logs <prefix>-logto`), "
+        hint=tls.HINT if "TLS handshake failed" in last else
+        "Is the Logto container running or restarting in a loop (`docker logs <prefix>-logto`), "
         "and is its Postgres up? Run `pulumi up` again once it answers: nothing is duplicated.",
     )

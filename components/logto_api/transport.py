@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
+from . import tls
 from .readiness import wait_until_ready
 from .errors import (
     LogtoAuthenticationError,
@@ -299,7 +300,7 @@ def _retry_after_seconds(response: requests.Response) -> float | None:
 
 def _failed_before_sending(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection failed before the request could have reached Logto."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or tls.handshake_failure(exc) is not None:
         return True
     inner = exc.args[0] if exc.args else None
     reason = getattr(inner, "reason", inner)
@@ -314,8 +315,9 @@ class LogtoTransport:
 
     Retry policy (bounded by ``connection.max_attempts``, exponential backoff with full jitter):
 
-    * Connection refused / DNS failure / connect timeout: the request never left this machine,
-      so every method is retried.
+    * Connection refused / DNS failure / connect timeout / a failed TLS handshake (the front still
+      obtaining its certificate, :mod:`.tls`): the request never left this machine, so every method
+      is retried, after one bounded wait for Logto's ``/api/status`` when ``ready_timeout`` is set.
     * 429 and 503: Logto (or its proxy) refused to handle the request, so every method is retried;
       429 waits for ``Retry-After`` (capped at ``retry_after_cap``).
     * 502, 504, a read timeout or a connection dropped after the request was sent: Logto may have
@@ -491,7 +493,9 @@ class LogtoTransport:
                 response = _session().request(method, url, timeout=conn.timeout, **kwargs)
             except requests.exceptions.ConnectionError as exc:
                 before_sending = _failed_before_sending(exc)
-                if before_sending and wait_once("connection refused"):
+                handshake = tls.handshake_failure(exc)
+                reason = f"TLS handshake failed ({handshake})" if handshake else "connection refused"
+                if before_sending and wait_once(reason):
                     continue
                 if (before_sending or idempotent) and not last:
                     delay = self._backoff(attempt)
@@ -506,17 +510,19 @@ class LogtoTransport:
                         url=url,
                         hint="Is Logto running, and is the endpoint right? (connect timeout)",
                     ) from None
-                summary = (
-                    f"could not connect to {conn.endpoint} after {attempt} attempt(s)."
-                    if before_sending
-                    else "the connection broke before Logto answered."
-                )
+                if handshake:
+                    summary = f"the TLS handshake with {conn.endpoint} failed ({handshake}) after {attempt} attempt(s)."
+                elif before_sending:
+                    summary = f"could not connect to {conn.endpoint} after {attempt} attempt(s)."
+                else:
+                    summary = "the connection broke before Logto answered."
                 raise LogtoConnectionError(
                     summary,
                     may_have_reached_server=not before_sending,
                     method=method,
                     path=path,
                     url=url,
+                    **({"hint": tls.HINT} if handshake else {}),
                 ) from None
             except requests.exceptions.Timeout:
                 if idempotent and not last:
