@@ -23,13 +23,24 @@ LIFETIME = 300.0
 class MotoS3:
     """moto in server mode on 127.0.0.1 (S3 and IAM empty at the end of each instance)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lifetime: float = LIFETIME) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._watchdog: threading.Timer | None = None
+        self._lifetime = lifetime
+        self._expired = threading.Event()
+
+    @property
+    def alive(self) -> bool:
+        """False once the watchdog stopped the server (a caller holding it must start another)."""
+        return not self._expired.is_set()
+
+    def _expire(self) -> None:
+        self._expired.set()
+        self._server.stop()
 
     def __enter__(self) -> MotoS3:
         self._server.start()
-        self._watchdog = threading.Timer(LIFETIME, self._server.stop)
+        self._watchdog = threading.Timer(self._lifetime, self._expire)
         self._watchdog.daemon = True
         self._watchdog.start()
         host, port = self._server.get_host_and_port()

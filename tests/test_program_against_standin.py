@@ -321,17 +321,25 @@ def failing_run_quietly(expected: type[BaseException]) -> Iterator[None]:
 
 
 _S3: dict[str, str] = {}
-"""The endpoint of the S3 server (moto) the program's bucket goes to: this module's (set by
-``s3_for_the_program``), or one started on first use for callers outside this module (the
-``benchmarks/first_up.py`` run); that one stops at exit or by its own watchdog."""
+"""The endpoint of this module's S3 server (moto), set by ``s3_for_the_program`` while it runs."""
+
+_SHARED_S3: list[MotoS3] = []
+"""The S3 server for callers outside this module (other test modules' stages, ``benchmarks/first_up.py``):
+started on first use, stopped at exit or by its own watchdog, and started again when that fired (a
+module using it may run long after the first use: a stale endpoint refused every S3 call)."""
+
+SHARED_S3_LIFETIME = 3600.0
+"""Seconds the shared server lives (several whole suites on a slow machine)."""
 
 
 def _s3_endpoint() -> str:
-    if "endpoint" not in _S3:
-        server = MotoS3().__enter__()
+    if "endpoint" in _S3:
+        return _S3["endpoint"]
+    if not _SHARED_S3 or not _SHARED_S3[0].alive:
+        server = MotoS3(lifetime=SHARED_S3_LIFETIME).__enter__()
         atexit.register(server.__exit__, None, None, None)
-        _S3["endpoint"] = server.endpoint
-    return _S3["endpoint"]
+        _SHARED_S3[:] = [server]
+    return _SHARED_S3[0].endpoint
 
 
 @pytest.fixture(scope="module", autouse=True)
