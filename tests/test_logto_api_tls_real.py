@@ -195,3 +195,13 @@ def test_errors_after_the_handshake_are_not_handshake_failures(error):
 def test_other_errors_are_not_handshake_failures():
     assert tls.handshake_failure(requests.exceptions.ConnectionError("refused")) is None
     assert tls.handshake_failure(ValueError("x")) is None
+
+
+def test_verification_says_the_front_may_still_be_obtaining_its_certificate(front_without_certificate, trusted_certificate):
+    from components.verification.checks import _http_error
+
+    with pytest.raises(requests.exceptions.SSLError) as info:
+        requests.get(f"{front_without_certificate.endpoint}/", timeout=10)
+    assert _http_error(info.value) == (
+        "SSLError (TLS handshake failed: TLSV1_ALERT_INTERNAL_ERROR; the front may still be obtaining its certificate)"
+    )

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from components.container_labels import logs_hint
-from components.logto_api import LogtoConnection, LogtoError, ManagementApi
+from components.logto_api import LogtoConnection, LogtoError, ManagementApi, tls
 from components.verification.environment import environment_checks
 from components.verification.probe import ProbeResult
 from components.verification.report import CheckResult, VerificationReport, failed, passed, skipped
@@ -38,6 +38,9 @@ def _wall_clock_ms() -> int:
 def _http_error(error: Exception) -> str:
     # requests' messages name the URL and the errno; they never carry a request header or body.
     reason = type(error).__name__
+    handshake = tls.handshake_failure(error)
+    if handshake:
+        return f"{reason} (TLS handshake failed: {handshake}; the front may still be obtaining its certificate)"
     text = str(error)
     for marker in ("Name or service not known", "Connection refused", "timed out", "No route to host", "getaddrinfo"):
         if marker in text:
