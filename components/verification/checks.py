@@ -40,7 +40,8 @@ def _http_error(error: Exception) -> str:
     reason = type(error).__name__
     handshake = tls.handshake_failure(error)
     if handshake:
-        return f"{reason} (TLS handshake failed: {handshake}; the front may still be obtaining its certificate)"
+        pending = "; the front may still be obtaining its certificate" if tls.is_transient(handshake) else ""
+        return f"{reason} (TLS handshake failed: {handshake}{pending})"
     text = str(error)
     for marker in ("Name or service not known", "Connection refused", "timed out", "No route to host", "getaddrinfo"):
         if marker in text:

@@ -30,6 +30,8 @@ from components.verification.target import from_stack_outputs
 
 PROBE_ROLE_LABEL = ROLE_LABEL
 PROBE_ROLE = "issuer-probe"
+PROBE_MIN_MEMORY_MB = 256
+"""The probe runs Node: never below this, whatever ``memoryLimits.oneShot`` says."""
 PROBE_TARGET_LABEL = "lobechat-logto.probe-target"
 
 _LOG_FRAME_HEADER_BYTES = 8
@@ -214,7 +216,7 @@ def stage_verification(
             discovery_url=config.logto.issuer + "/.well-known/openid-configuration",
             rerun_when=lobechat_container.id,
             proxied_host_names=config.proxied_host_names,
-            memory_mb=config.memory_limits.one_shot,
+            memory_mb=max(PROBE_MIN_MEMORY_MB, config.memory_limits.one_shot),
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[lobechat_container]),
         )
     return verify_after_up(
