@@ -37,7 +37,7 @@ from components.config.data_safety import DataSafetyConfig
 from components.container_labels import select_ids
 from components.hardening import SECURITY_OPTS
 from components.logto_bootstrap import SECRET_DIR_IN_CONTAINER, pgpass_line, readable_container_logs
-from components.one_shot import one_shot_container, replace_target
+from components.one_shot import ROLE_LABEL, one_shot_container, replace_target
 from components.stage_record import StageRecord, orphan_warning
 
 SNAPSHOT_TRIGGER_LABEL = "lobechat-logto.snapshot-trigger"
@@ -202,7 +202,7 @@ class DataSafety(pulumi.ComponentResource):
             mode_args=["snapshot", "pre-change"],
             envs=envs,
             password=password,
-            labels={SNAPSHOT_TRIGGER_LABEL: trigger, "lobechat-logto.role": "pre-change-snapshot"},
+            labels={SNAPSHOT_TRIGGER_LABEL: trigger, ROLE_LABEL: "pre-change-snapshot"},
             network_name=network_name,
             volumes=[self._backup_mount],
             copy_script=True,
@@ -228,7 +228,7 @@ class DataSafety(pulumi.ComponentResource):
             mode_args=["restore", name],
             envs=connection_env(),
             password=self._password,
-            labels={"lobechat-logto.restore-from": name, "lobechat-logto.role": "restore"},
+            labels={"lobechat-logto.restore-from": name, ROLE_LABEL: "restore"},
             network_name=self._network_name,
             volumes=[self._backup_mount],
             memory_mb=self._memory_mb,

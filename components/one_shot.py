@@ -21,10 +21,10 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.container_labels import ROLE_LABEL
 from components.hardening import SECURITY_OPTS
 
-ROLE_LABEL = "lobechat-logto.role"
-"""Every container's label saying what it is for (``docker ps --filter label=lobechat-logto.role=…``)."""
+__all__ = ["ROLE_LABEL", "one_shot_container", "replace_target", "secret_file_uploads"]
 
 
 def one_shot_container(
